@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: GPL-2.0-only
+#
+# PVDMA: paravirtual DMA for KVM guests with directly assigned devices on
+# hosts without an IOMMU.  One entry point for everything:
+#
+#   make            build the patched KVM modules and the guest modules
+#   make demo       install what is missing, build, run the nested rig
+#   make e2e        the end-to-end test in the nested rig
+#   make test       every test; ends with "N passed, M failed"
+#   make clean      remove the build cache ($(PVDMA_CACHE))
+#
+# Builds happen in $(PVDMA_CACHE), never in the source tree.
+
+PVDMA_CACHE ?= /var/tmp/pvdma-cache
+export PVDMA_CACHE
+
+S := scripts
+
+.PHONY: all deps host guest demo e2e test clean
+
+all: host guest
+
+deps:
+	@$(S)/install-deps.sh
+
+host: deps
+	@$(S)/build-kvm.sh
+
+guest: deps
+	@$(S)/build-guest.sh
+
+demo: all
+	@$(S)/rig/e2e.sh
+
+e2e: all
+	@$(S)/rig/e2e.sh
+
+test: all
+	@$(S)/run-tests.sh
+
+clean:
+	rm -rf $(PVDMA_CACHE)

@@ -1,0 +1,410 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * PVDMA hypercalls: dispatch, argument validation, per-VM opt-in and stats.
+ *
+ * Runs in the vCPU thread from kvm_emulate_hypercall(): process context,
+ * preemptible, inside kvm->srcu and with current->mm == kvm->mm, so guest
+ * memory can be pinned with pin_user_pages_fast() right here.  Never take
+ * kvm->slots_lock on this path: memslot updates wait for SRCU readers while
+ * holding it.
+ *
+ * Everything the guest hands us is hostile until checked.  Each check maps to
+ * one documented error code of <linux/pvdma.h>, and nothing is pinned before
+ * all arguments have passed.
+ */
+
+#include <linux/capability.h>
+#include <linux/kvm_host.h>
+#include <linux/mm.h>
+#include <linux/moduleparam.h>
+#include <linux/overflow.h>
+#include <linux/slab.h>
+
+#include "pvdma_kvm.h"
+#include "../pin_sg/pvdma_pin_sg.h"
+
+static bool pvdma_unsafe_all_vms;
+module_param(pvdma_unsafe_all_vms, bool, 0644);
+MODULE_PARM_DESC(pvdma_unsafe_all_vms,
+		 "Opt every VM in to PVDMA, for VMMs that cannot enable KVM_CAP_PVDMA. A PVDMA guest with an assigned device can DMA anywhere in host memory. (default: N)");
+
+static unsigned long pvdma_max_pinned_pages = 262144;
+module_param(pvdma_max_pinned_pages, ulong, 0644);
+MODULE_PARM_DESC(pvdma_max_pinned_pages,
+		 "Pages one VM may keep pinned through PVDMA, on top of RLIMIT_MEMLOCK; read when the VM is opted in. (default: 262144, 1 GiB)");
+
+static unsigned long pvdma_max_handles = 65535;
+module_param(pvdma_max_handles, ulong, 0644);
+MODULE_PARM_DESC(pvdma_max_handles,
+		 "Live PVDMA mappings one VM may hold, like VFIO's dma_entry_limit; read when the VM is opted in. (default: 65535)");
+
+static unsigned int pvdma_max_map_pages = 8192;
+module_param(pvdma_max_map_pages, uint, 0444);
+MODULE_PARM_DESC(pvdma_max_map_pages,
+		 "Pages one PVDMA map may cover; bounds the work of one hypercall. (default: 8192, 32 MiB)");
+
+/* What one hypercall hands the pinning backend. */
+struct pvdma_kvm_call {
+	struct kvm_vcpu *vcpu;
+	u64 result_gpa;
+};
+
+static long pvdma_kvm_resolve(void *ctx, u64 gfn, unsigned long max,
+			      bool write, unsigned long *hva)
+{
+	struct pvdma_kvm_call *call = ctx;
+	struct kvm_memory_slot *slot;
+
+	slot = kvm_vcpu_gfn_to_memslot(call->vcpu, gfn);
+	if (!kvm_is_visible_memslot(slot))
+		return -KVM_EFAULT;
+	/* The host cannot pin guest_memfd memory through an HVA. */
+	if (kvm_slot_can_be_private(slot))
+		return -KVM_EOPNOTSUPP;
+	if (write && (slot->flags & KVM_MEM_READONLY))
+		return -PVDMA_EACCES;
+
+	*hva = __gfn_to_hva_memslot(slot, gfn);
+	return min_t(u64, max, slot->base_gfn + slot->npages - gfn);
+}
+
+/*
+ * pin_user_pages() answers -EFAULT both for a hole and for VM_IO/VM_PFNMAP
+ * mappings, which FOLL_LONGTERM refuses.  Tell the guest which it was: a
+ * PFNMAP range is device memory, not RAM it may hand to a device.
+ */
+static long pvdma_kvm_classify_fault(unsigned long hva)
+{
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	long ret = -KVM_EFAULT;
+
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, hva);
+	if (vma && (vma->vm_flags & (VM_IO | VM_PFNMAP)))
+		ret = -PVDMA_EIO;
+	mmap_read_unlock(mm);
+	return ret;
+}
+
+static long pvdma_kvm_pin(void *ctx, unsigned long hva, unsigned long npages,
+			  bool write, struct page **pages)
+{
+	unsigned int flags = FOLL_LONGTERM | (write ? FOLL_WRITE : 0);
+	int ret;
+
+	ret = pin_user_pages_fast(hva, npages, flags, pages);
+	if (ret >= 0)
+		return ret;
+	if (ret == -ENOMEM)
+		return -PVDMA_ENOMEM;
+	if (ret == -EFAULT)
+		return pvdma_kvm_classify_fault(hva);
+	return -PVDMA_EIO;
+}
+
+static void pvdma_kvm_unpin(struct page **pages, unsigned long npages,
+			    bool dirty)
+{
+	unpin_user_pages_dirty_lock(pages, npages, dirty);
+}
+
+static void pvdma_kvm_mark_dirty(void *ctx, u64 gfn, unsigned long npages)
+{
+	struct pvdma_kvm_call *call = ctx;
+	unsigned long i;
+
+	for (i = 0; i < npages; i++)
+		kvm_vcpu_mark_page_dirty(call->vcpu, gfn + i);
+}
+
+static const struct pvdma_pin_backend pvdma_kvm_backend = {
+	.resolve = pvdma_kvm_resolve,
+	.pin = pvdma_kvm_pin,
+	.unpin = pvdma_kvm_unpin,
+	.mark_dirty = pvdma_kvm_mark_dirty,
+};
+
+static struct pvdma_vm *pvdma_kvm_vm_create(struct kvm *kvm)
+{
+	struct pvdma_limits limits = {
+		.max_pinned_pages = READ_ONCE(pvdma_max_pinned_pages),
+		.max_handles = READ_ONCE(pvdma_max_handles),
+		.max_map_pages = pvdma_max_map_pages,
+	};
+
+	return pvdma_vm_create(kvm->mm, &pvdma_kvm_backend, &limits);
+}
+
+/*
+ * The tracker of an opted-in VM, or NULL.  With kvm.pvdma_unsafe_all_vms set,
+ * a VM is opted in by its first PVDMA hypercall; two vCPUs racing there both
+ * end up with the same tracker.
+ */
+static struct pvdma_vm *pvdma_kvm_vm(struct kvm *kvm)
+{
+	struct pvdma_vm *vm = smp_load_acquire(&kvm->arch.pvdma);
+	struct pvdma_vm *old;
+
+	if (vm || !READ_ONCE(pvdma_unsafe_all_vms))
+		return vm;
+
+	vm = pvdma_kvm_vm_create(kvm);
+	if (!vm)
+		return NULL;
+	old = cmpxchg_release(&kvm->arch.pvdma, NULL, vm);
+	if (old) {
+		pvdma_vm_destroy(vm);
+		return old;
+	}
+	pr_warn("kvm: pvdma: VM %s opted in by kvm.pvdma_unsafe_all_vms: its assigned devices can DMA to any host memory\n",
+		kvm->stats_id);
+	return vm;
+}
+
+/* A guest descriptor must be aligned and must not cross a page. */
+static bool pvdma_desc_ok(u64 gpa, u64 size, u64 align)
+{
+	return IS_ALIGNED(gpa, align) && offset_in_page(gpa) + size <= PAGE_SIZE;
+}
+
+static long pvdma_hc_probe(struct kvm_vcpu *vcpu, struct pvdma_vm *vm,
+			   u64 info_gpa, u64 flags)
+{
+	struct pvdma_info info = {
+		.abi_version = PVDMA_ABI_VERSION,
+		.max_ranges = PVDMA_MAX_RANGES,
+		.max_segs = PVDMA_MAX_SEGS,
+		.max_map_pages = vm->limits.max_map_pages,
+		.max_batch = PVDMA_MAX_BATCH,
+		.max_pinned_pages = vm->limits.max_pinned_pages,
+		.max_handles = vm->limits.max_handles,
+	};
+
+	if (flags || !pvdma_desc_ok(info_gpa, sizeof(info), 8))
+		return -KVM_EINVAL;
+	if (kvm_vcpu_write_guest(vcpu, info_gpa, &info, sizeof(info)))
+		return -KVM_EFAULT;
+	return 0;
+}
+
+/* Hand a finished map to the guest: segments first, then the header. */
+static int pvdma_publish(void *ctx, const struct pvdma_map_req *req)
+{
+	struct pvdma_kvm_call *call = ctx;
+	struct pvdma_map_result hdr = {
+		.handle = req->handle,
+		.nr_segs = req->nr_segs,
+		.max_segs = req->max_segs,
+	};
+
+	if (kvm_vcpu_write_guest(call->vcpu,
+				 call->result_gpa + sizeof(hdr), req->segs,
+				 array_size(req->nr_segs, sizeof(*req->segs))) ||
+	    kvm_vcpu_write_guest(call->vcpu, call->result_gpa, &hdr,
+				 sizeof(hdr)))
+		return -KVM_EFAULT;
+	return 0;
+}
+
+static long pvdma_hc_map(struct kvm_vcpu *vcpu, struct pvdma_vm *vm,
+			 u64 ranges_gpa, u64 nr_ranges, u64 result_gpa,
+			 u64 dir)
+{
+	struct pvdma_kvm_call call = { .vcpu = vcpu, .result_gpa = result_gpa };
+	struct pvdma_map_req req = { .nr_ranges = nr_ranges, .dir = dir };
+	struct pvdma_map_result hdr;
+	struct pvdma_range *ranges;
+	u64 ranges_size, result_end;
+	long ret;
+
+	if (!dir || (dir & ~(u64)PVDMA_MAP_BIDIRECTIONAL) || !nr_ranges)
+		return -KVM_EINVAL;
+	if (nr_ranges > PVDMA_MAX_RANGES)
+		return -KVM_E2BIG;
+	ranges_size = nr_ranges * sizeof(*ranges);
+	if (!pvdma_desc_ok(ranges_gpa, ranges_size, 16) ||
+	    !IS_ALIGNED(result_gpa, 16))
+		return -KVM_EINVAL;
+
+	if (kvm_vcpu_read_guest(vcpu, result_gpa, &hdr, sizeof(hdr)))
+		return -KVM_EFAULT;
+	if (!hdr.max_segs)
+		return -KVM_EINVAL;
+	if (hdr.max_segs > PVDMA_MAX_SEGS)
+		return -KVM_E2BIG;
+	if (check_add_overflow(result_gpa,
+			       (u64)struct_size(&hdr, segs, hdr.max_segs),
+			       &result_end))
+		return -KVM_EINVAL;
+	/* The result must not overwrite the ranges it is computed from. */
+	if (result_gpa < ranges_gpa + ranges_size && ranges_gpa < result_end)
+		return -KVM_EINVAL;
+	req.max_segs = hdr.max_segs;
+
+	ranges = kmalloc(ranges_size, GFP_KERNEL_ACCOUNT);
+	req.segs = kvmalloc_array(req.max_segs, sizeof(*req.segs),
+				  GFP_KERNEL_ACCOUNT);
+	if (!ranges || !req.segs) {
+		ret = -PVDMA_ENOMEM;
+		goto out_free;
+	}
+	if (kvm_vcpu_read_guest(vcpu, ranges_gpa, ranges, ranges_size)) {
+		ret = -KVM_EFAULT;
+		goto out_free;
+	}
+	req.ranges = ranges;
+	ret = pvdma_map(vm, &call, &req, pvdma_publish);
+out_free:
+	kvfree(req.segs);
+	kfree(ranges);
+	return ret;
+}
+
+static long pvdma_hc_unmap_batch(struct kvm_vcpu *vcpu, struct pvdma_vm *vm,
+				 u64 handles_gpa, u64 nr, u64 flags)
+{
+	u64 *handles;
+	long ret;
+
+	if (flags || !nr)
+		return -KVM_EINVAL;
+	if (nr > PVDMA_MAX_BATCH)
+		return -KVM_E2BIG;
+	if (!pvdma_desc_ok(handles_gpa, nr * sizeof(*handles), 8))
+		return -KVM_EINVAL;
+
+	handles = kmalloc_array(nr, sizeof(*handles), GFP_KERNEL_ACCOUNT);
+	if (!handles)
+		return -PVDMA_ENOMEM;
+	if (kvm_vcpu_read_guest(vcpu, handles_gpa, handles,
+				nr * sizeof(*handles)))
+		ret = -KVM_EFAULT;
+	else
+		ret = pvdma_unmap(vm, &(struct pvdma_kvm_call){ .vcpu = vcpu },
+				  handles, nr);
+	kfree(handles);
+	return ret;
+}
+
+static void pvdma_kvm_sync_stats(struct kvm *kvm, struct pvdma_vm *vm)
+{
+	const struct pvdma_counters *c = &vm->counters;
+
+	mutex_lock(&vm->lock);
+	kvm->stat.pvdma_pinned_pages = c->pinned_pages;
+	kvm->stat.pvdma_live_handles = c->live_handles;
+	kvm->stat.pvdma_maps = c->maps;
+	kvm->stat.pvdma_unmaps = c->unmaps;
+	kvm->stat.pvdma_fail_invalid = c->fail_invalid;
+	kvm->stat.pvdma_fail_fault = c->fail_fault;
+	kvm->stat.pvdma_fail_limit = c->fail_limit;
+	kvm->stat.pvdma_fail_nomem = c->fail_nomem;
+	kvm->stat.pvdma_fail_handle = c->fail_handle;
+	mutex_unlock(&vm->lock);
+}
+
+/**
+ * kvm_pvdma_hypercall - handle one PVDMA hypercall
+ * @vcpu:	the calling vCPU, at CPL 0.
+ * @nr:		the hypercall number, kvm_pvdma_is_hypercall(@nr) is true.
+ * @a0:		first argument (RBX).
+ * @a1:		second argument (RCX).
+ * @a2:		third argument (RDX).
+ * @a3:		fourth argument (RSI).
+ * @op_64_bit:	whether the guest called from 64-bit mode.
+ *
+ * Context: vCPU thread, inside kvm->srcu; may sleep.
+ * Return: the value for RAX: 0 or a negative -KVM_E* / -PVDMA_E* code.
+ */
+unsigned long kvm_pvdma_hypercall(struct kvm_vcpu *vcpu, unsigned long nr,
+				  unsigned long a0, unsigned long a1,
+				  unsigned long a2, unsigned long a3,
+				  int op_64_bit)
+{
+	struct pvdma_vm *vm = pvdma_kvm_vm(vcpu->kvm);
+	long ret;
+
+	/* A VM that was not opted in learns nothing, not even our limits. */
+	if (!vm)
+		return -KVM_EPERM;
+
+	if (!op_64_bit)
+		nr = 0;
+
+	switch (nr) {
+	case KVM_HC_PVDMA_PROBE:
+		ret = pvdma_hc_probe(vcpu, vm, a0, a1);
+		break;
+	case KVM_HC_PVDMA_MAP:
+		ret = pvdma_hc_map(vcpu, vm, a0, a1, a2, a3);
+		break;
+	case KVM_HC_PVDMA_UNMAP:
+		if (a1)
+			ret = -KVM_EINVAL;
+		else
+			ret = pvdma_unmap(vm, &(struct pvdma_kvm_call){ .vcpu = vcpu },
+					  (u64 *)&a0, 1);
+		break;
+	case KVM_HC_PVDMA_UNMAP_BATCH:
+		ret = pvdma_hc_unmap_batch(vcpu, vm, a0, a1, a2);
+		break;
+	default:
+		/* Only 64-bit callers: the ABI passes 64-bit GPAs in registers. */
+		ret = -KVM_EINVAL;
+		break;
+	}
+	if (ret < 0)
+		pvdma_count_failure(vm, ret);
+	pvdma_kvm_sync_stats(vcpu->kvm, vm);
+	return ret;
+}
+
+/**
+ * kvm_pvdma_enable_cap - opt a VM in to PVDMA (%KVM_CAP_PVDMA)
+ * @kvm:	the VM.
+ * @cap:	the request; every argument must be 0.
+ *
+ * Only a VMM with CAP_SYS_ADMIN may do this, because the guest of an opted-in
+ * VM can make its assigned devices DMA anywhere in host memory, and only
+ * before the first vCPU exists, so no vCPU ever sees the VM half opted in.
+ *
+ * Return: 0, -EINVAL for bad arguments or vCPUs already created, -EPERM
+ * without CAP_SYS_ADMIN, -ENOMEM.
+ */
+int kvm_pvdma_enable_cap(struct kvm *kvm, struct kvm_enable_cap *cap)
+{
+	struct pvdma_vm *vm;
+	int ret = 0;
+
+	if (cap->args[0] || cap->args[1] || cap->args[2] || cap->args[3])
+		return -EINVAL;
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+
+	mutex_lock(&kvm->lock);
+	if (kvm->created_vcpus) {
+		ret = -EINVAL;
+	} else if (!kvm->arch.pvdma) {
+		vm = pvdma_kvm_vm_create(kvm);
+		if (vm)
+			smp_store_release(&kvm->arch.pvdma, vm);
+		else
+			ret = -ENOMEM;
+	}
+	mutex_unlock(&kvm->lock);
+	return ret;
+}
+
+/**
+ * kvm_pvdma_destroy_vm - release every pin of a dying VM
+ * @kvm:	the VM; no vCPU is left.
+ *
+ * current->mm may not be the VM's here: the tracker charges the mm it
+ * recorded when the VM was opted in.
+ */
+void kvm_pvdma_destroy_vm(struct kvm *kvm)
+{
+	pvdma_vm_destroy(kvm->arch.pvdma);
+	kvm->arch.pvdma = NULL;
+}

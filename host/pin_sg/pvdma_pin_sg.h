@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * PVDMA pinning engine: guest ranges -> pinned pages -> coalesced host-physical
+ * scatter list, plus the per-VM tracker that owns every pin.
+ *
+ * The engine knows nothing of KVM.  Whoever drives it supplies a
+ * &struct pvdma_pin_backend that turns guest frames into host virtual
+ * addresses and pins them; KVM uses memslots and pin_user_pages_fast(), the
+ * KUnit suites use a fake.  Errors are returned as negative -KVM_E* or
+ * -PVDMA_E* codes from <linux/pvdma.h>, ready to hand back to the guest.
+ */
+#ifndef _PVDMA_PIN_SG_H
+#define _PVDMA_PIN_SG_H
+
+#include <linux/mm_types.h>
+#include <linux/mutex.h>
+#include <linux/types.h>
+#include <linux/xarray.h>
+#include <linux/pvdma.h>
+
+/**
+ * struct pvdma_pin_backend - how the engine reaches guest memory
+ * @resolve:	find the host virtual address backing guest frame @gfn.  Returns
+ *		how many frames from @gfn (at most @max) are backed by one
+ *		virtually contiguous host range starting at *@hva, or a negative
+ *		-KVM_E* / -PVDMA_E* code (no memslot, private, read-only with
+ *		@write, ...).
+ * @pin:	pin @npages pages from @hva long-term, writable if @write.
+ *		Returns how many were pinned (possibly fewer) or a negative
+ *		-KVM_E* / -PVDMA_E* code.  Pinned pages go to @pages.
+ * @unpin:	release @npages pins taken by @pin, marking them dirty if
+ *		@dirty.
+ * @mark_dirty:	optional: log @npages guest frames from @gfn as written, for
+ *		dirty logging.  Called on unmap of device-writable mappings
+ *		while the VM is alive.
+ */
+struct pvdma_pin_backend {
+	long (*resolve)(void *ctx, u64 gfn, unsigned long max, bool write,
+			unsigned long *hva);
+	long (*pin)(void *ctx, unsigned long hva, unsigned long npages,
+		    bool write, struct page **pages);
+	void (*unpin)(struct page **pages, unsigned long npages, bool dirty);
+	void (*mark_dirty)(void *ctx, u64 gfn, unsigned long npages);
+};
+
+/**
+ * struct pvdma_limits - per-VM limits, fixed when the VM is opted in
+ * @max_pinned_pages:	pages this VM may hold pinned at once.
+ * @max_handles:	mappings this VM may hold at once.
+ * @max_map_pages:	pages one map may cover.
+ */
+struct pvdma_limits {
+	unsigned long max_pinned_pages;
+	unsigned long max_handles;
+	unsigned long max_map_pages;
+};
+
+/**
+ * struct pvdma_counters - what the tracker counts, mirrored into KVM stats
+ * @pinned_pages:	pages pinned now.
+ * @live_handles:	mappings live now.
+ * @maps:		successful maps.
+ * @unmaps:		mappings released by the guest.
+ * @fail_invalid:	maps/unmaps refused for malformed arguments.
+ * @fail_fault:		maps refused for a GPA not pinnable as guest RAM.
+ * @fail_limit:		maps refused by a limit.
+ * @fail_nomem:		maps failed for lack of host memory.
+ * @fail_handle:	unmaps of handles that were not live.
+ */
+struct pvdma_counters {
+	u64 pinned_pages;
+	u64 live_handles;
+	u64 maps;
+	u64 unmaps;
+	u64 fail_invalid;
+	u64 fail_fault;
+	u64 fail_limit;
+	u64 fail_nomem;
+	u64 fail_handle;
+};
+
+/**
+ * struct pvdma_vm - the pin tracker of one VM
+ * @lock:	serialises handle insertion/removal against limit checks and
+ *		@counters; never held while pinning, so a slow fault in one
+ *		vCPU does not stall the others.
+ * @handles:	live mappings, indexed by handle.
+ * @next_handle: cyclic allocation cursor, so a stale handle is unlikely to
+ *		name a new mapping.
+ * @mm:		the VMM's mm, charged in pinned_vm for every pinned page.
+ *		Held with mmgrab() because the VM may be destroyed from a
+ *		task other than the VMM.
+ * @backend:	how guest memory is resolved and pinned.
+ * @limits:	per-VM limits.
+ * @counters:	statistics, protected by @lock.
+ */
+struct pvdma_vm {
+	struct mutex lock;
+	struct xarray handles;
+	u32 next_handle;
+	struct mm_struct *mm;
+	const struct pvdma_pin_backend *backend;
+	struct pvdma_limits limits;
+	struct pvdma_counters counters;
+};
+
+/**
+ * struct pvdma_map_req - one map request, already copied from the guest
+ * @ranges:	guest-physical ranges, validated by pvdma_validate_ranges().
+ * @nr_ranges:	number of @ranges.
+ * @dir:	%PVDMA_MAP_TO_DEVICE and/or %PVDMA_MAP_FROM_DEVICE.
+ * @max_segs:	capacity of @segs.
+ * @segs:	out: merged host-physical segments.
+ * @nr_segs:	out: number of valid @segs.
+ * @handle:	out: the new handle.
+ */
+struct pvdma_map_req {
+	const struct pvdma_range *ranges;
+	unsigned int nr_ranges;
+	u32 dir;
+	unsigned int max_segs;
+	struct pvdma_seg *segs;
+	unsigned int nr_segs;
+	u64 handle;
+};
+
+struct pvdma_vm *pvdma_vm_create(struct mm_struct *mm,
+				 const struct pvdma_pin_backend *backend,
+				 const struct pvdma_limits *limits);
+void pvdma_vm_destroy(struct pvdma_vm *vm);
+
+long pvdma_validate_ranges(const struct pvdma_range *ranges,
+			   unsigned int nr_ranges, unsigned long max_pages,
+			   unsigned long *nr_pages);
+long pvdma_map(struct pvdma_vm *vm, void *ctx, struct pvdma_map_req *req,
+	       int (*publish)(void *ctx, const struct pvdma_map_req *req));
+long pvdma_unmap(struct pvdma_vm *vm, void *ctx, const u64 *handles,
+		 unsigned int nr);
+void pvdma_count_failure(struct pvdma_vm *vm, long err);
+
+#endif /* _PVDMA_PIN_SG_H */

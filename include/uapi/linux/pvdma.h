@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * PVDMA: paravirtual DMA for KVM guests that drive directly assigned devices
+ * on hosts without an IOMMU.
+ *
+ * This header is the single source of truth for the guest/host ABI: the
+ * hypercall numbers, the KVM capability that opts a VM in, the descriptor
+ * layouts in guest memory and the error codes.  See
+ * Documentation/pvdma/abi.rst for the full contract.
+ *
+ * Register convention (x86-64, the KVM hypercall ABI): RAX holds the
+ * hypercall number, RBX/RCX/RDX/RSI hold arguments a0..a3, and the result is
+ * returned in RAX: 0 on success or a negative error code (-KVM_E* or -PVDMA_E*)
+ * on failure.  Only 64-bit guests at CPL 0 may use PVDMA.
+ *
+ * Every descriptor lives in guest-physical memory and is addressed by its
+ * guest-physical address (GPA).  Host-physical addresses (HPAs) are only ever
+ * written into a &struct pvdma_map_result of a VM that was opted in.
+ */
+#ifndef _UAPI_LINUX_PVDMA_H
+#define _UAPI_LINUX_PVDMA_H
+
+#include <linux/types.h>
+#include <linux/kvm_para.h>
+
+/**
+ * define PVDMA_ABI_VERSION - version of the ABI in this header
+ *
+ * Reported by %KVM_HC_PVDMA_PROBE in &struct pvdma_info.abi_version.  A guest
+ * must refuse to use a host that reports a different version.
+ */
+#define PVDMA_ABI_VERSION		0
+
+/**
+ * define KVM_HC_PVDMA_BASE - first PVDMA hypercall number
+ *
+ * Upstream KVM hypercall numbers end at 12 (%KVM_HC_MAP_GPA_RANGE); PVDMA
+ * numbers start far above them ("PD" in ASCII) so they can never collide.
+ * A host without PVDMA answers all of them with -%KVM_ENOSYS.
+ */
+#define KVM_HC_PVDMA_BASE		0x50440000
+
+/**
+ * define KVM_HC_PVDMA_PROBE - probe the host and read its limits
+ *
+ * a0: GPA of a &struct pvdma_info, 8-byte aligned, not crossing a page.
+ * a1: flags, must be 0.
+ *
+ * Returns 0 and fills in the &struct pvdma_info.  Returns -%KVM_ENOSYS on a
+ * host without PVDMA and -%KVM_EPERM if this VM was not opted in (in which
+ * case nothing is written).
+ */
+#define KVM_HC_PVDMA_PROBE		(KVM_HC_PVDMA_BASE + 0)
+
+/**
+ * define KVM_HC_PVDMA_MAP - pin guest ranges, return host-physical segments
+ *
+ * a0: GPA of an array of a1 &struct pvdma_range, 16-byte aligned, the whole
+ *     array within one guest page.
+ * a1: number of ranges, 1..%PVDMA_MAX_RANGES.
+ * a2: GPA of a &struct pvdma_map_result, 16-byte aligned, whose max_segs the
+ *     guest has set; it may span pages but must not overlap the ranges.
+ * a3: direction flags, a non-empty combination of %PVDMA_MAP_TO_DEVICE and
+ *     %PVDMA_MAP_FROM_DEVICE.
+ *
+ * All ranges are pinned, or none: on any error nothing stays pinned and the
+ * result is not written.  On success the host writes the handle, nr_segs and
+ * segs[] of the result, merging host frames that are contiguous (also across
+ * ranges) into one segment, and returns 0.
+ */
+#define KVM_HC_PVDMA_MAP		(KVM_HC_PVDMA_BASE + 1)
+
+/**
+ * define KVM_HC_PVDMA_UNMAP - release one mapping
+ *
+ * a0: handle returned by %KVM_HC_PVDMA_MAP.
+ * a1: flags, must be 0.
+ *
+ * Unpins every page of the mapping; pages the device may have written are
+ * marked dirty.  Returns 0, or -%PVDMA_ENOENT for a handle that is not live.
+ */
+#define KVM_HC_PVDMA_UNMAP		(KVM_HC_PVDMA_BASE + 2)
+
+/**
+ * define KVM_HC_PVDMA_UNMAP_BATCH - release many mappings in one exit
+ *
+ * a0: GPA of an array of a1 __u64 handles, 8-byte aligned, within one page.
+ * a1: number of handles, 1..%PVDMA_MAX_BATCH.
+ * a2: flags, must be 0.
+ *
+ * All or nothing: if any handle is not live, or appears twice, nothing is
+ * released and -%PVDMA_ENOENT (resp. -%KVM_EINVAL) is returned.
+ */
+#define KVM_HC_PVDMA_UNMAP_BATCH	(KVM_HC_PVDMA_BASE + 3)
+
+/**
+ * define KVM_CAP_PVDMA - per-VM opt-in, enabled with KVM_ENABLE_CAP
+ *
+ * args[0] must be 0.  Only a caller with CAP_SYS_ADMIN may enable it, and
+ * only before the VM has vCPUs.  %KVM_CHECK_EXTENSION returns 1 if the host
+ * supports PVDMA.  Upstream capabilities end at 238 in Linux 6.12; this
+ * number is chosen far above them.
+ */
+#define KVM_CAP_PVDMA			0x5044
+
+/* Limits of the ABI; a host may report lower ones in &struct pvdma_info. */
+
+/**
+ * define PVDMA_MAX_RANGES - most ranges per %KVM_HC_PVDMA_MAP (one page)
+ */
+#define PVDMA_MAX_RANGES		256
+
+/**
+ * define PVDMA_MAX_SEGS - most segments a &struct pvdma_map_result holds
+ */
+#define PVDMA_MAX_SEGS			1023
+
+/**
+ * define PVDMA_MAX_BATCH - most handles per %KVM_HC_PVDMA_UNMAP_BATCH
+ */
+#define PVDMA_MAX_BATCH			512
+
+/**
+ * define PVDMA_MAP_TO_DEVICE - the device reads the ranges
+ */
+#define PVDMA_MAP_TO_DEVICE		(1U << 0)
+
+/**
+ * define PVDMA_MAP_FROM_DEVICE - the device writes the ranges
+ *
+ * The host refuses read-only memslots and pins with FOLL_WRITE.
+ */
+#define PVDMA_MAP_FROM_DEVICE		(1U << 1)
+
+/**
+ * define PVDMA_MAP_BIDIRECTIONAL - the device reads and writes the ranges
+ */
+#define PVDMA_MAP_BIDIRECTIONAL	(PVDMA_MAP_TO_DEVICE | PVDMA_MAP_FROM_DEVICE)
+
+/*
+ * Error codes, returned negated in RAX.  The generic ones come from
+ * <linux/kvm_para.h>:
+ *
+ * -KVM_ENOSYS:     the host has no PVDMA.
+ * -KVM_EPERM:      the VM is not opted in, or the caller is not at CPL 0.
+ * -KVM_EINVAL:     malformed arguments: unknown flags, zero or overflowing
+ *                  length, misaligned descriptor, descriptor crossing a page
+ *                  or overlapping the result, 32-bit caller, duplicate handle.
+ * -KVM_E2BIG:      too many ranges, pages or handles in one call, or the
+ *                  result needs more segments than max_segs.
+ * -KVM_EFAULT:     a GPA is not backed by a visible memslot.
+ * -KVM_EOPNOTSUPP: a range lies in a private (guest_memfd) memslot.
+ */
+
+/**
+ * define PVDMA_ENOENT - the handle is not live
+ */
+#define PVDMA_ENOENT			2
+
+/**
+ * define PVDMA_EIO - the range is not pinnable RAM (PFNMAP or IO mapping)
+ */
+#define PVDMA_EIO			5
+
+/**
+ * define PVDMA_ENOMEM - the host ran out of memory
+ */
+#define PVDMA_ENOMEM			12
+
+/**
+ * define PVDMA_EACCES - device-write mapping of a read-only memslot
+ */
+#define PVDMA_EACCES			13
+
+/**
+ * define PVDMA_ENOSPC - a pin limit was reached
+ *
+ * The per-VM page or handle limit, or the VMM's RLIMIT_MEMLOCK.  Nothing was
+ * pinned; the guest should fall back to bouncing.
+ */
+#define PVDMA_ENOSPC			28
+
+/**
+ * struct pvdma_info - what %KVM_HC_PVDMA_PROBE reports
+ * @abi_version:	%PVDMA_ABI_VERSION of the host.
+ * @flags:		reserved, 0.
+ * @max_ranges:		most ranges per map.
+ * @max_segs:		most segments per map result.
+ * @max_map_pages:	most pages per map.
+ * @max_batch:		most handles per batched unmap.
+ * @max_pinned_pages:	this VM's limit of pinned pages.
+ * @max_handles:	this VM's limit of live handles.
+ */
+struct pvdma_info {
+	__u32 abi_version;
+	__u32 flags;
+	__u32 max_ranges;
+	__u32 max_segs;
+	__u32 max_map_pages;
+	__u32 max_batch;
+	__u64 max_pinned_pages;
+	__u64 max_handles;
+};
+
+/**
+ * struct pvdma_range - a guest-physical range to map
+ * @gpa:	guest-physical start address, any alignment.
+ * @len:	length in bytes, at least 1; gpa + len must not overflow.
+ */
+struct pvdma_range {
+	__u64 gpa;
+	__u64 len;
+};
+
+/**
+ * struct pvdma_seg - a host-physical segment, as the device must see it
+ * @addr:	host-physical start address.
+ * @len:	length in bytes.
+ *
+ * The segments of a result cover the ranges in order, byte for byte; the
+ * first segment starts at the offset of the first range within its page.
+ */
+struct pvdma_seg {
+	__u64 addr;
+	__u64 len;
+};
+
+/**
+ * struct pvdma_map_result - output of %KVM_HC_PVDMA_MAP
+ * @handle:	out: names the mapping for unmap; never 0.
+ * @nr_segs:	out: number of valid entries in @segs.
+ * @max_segs:	in: capacity of @segs, 1..%PVDMA_MAX_SEGS.
+ * @segs:	out: the host-physical segments.
+ */
+struct pvdma_map_result {
+	__u64 handle;
+	__u32 nr_segs;
+	__u32 max_segs;
+	struct pvdma_seg segs[];
+};
+
+#endif /* _UAPI_LINUX_PVDMA_H */

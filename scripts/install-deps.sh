@@ -1,0 +1,36 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# Install what building and testing PVDMA needs on Debian 12: the kernel
+# source, the matching stock kernel image and headers, QEMU and the tools.
+set -euo pipefail
+
+pkgs=(build-essential bc bison flex libelf-dev libssl-dev dwarves python3
+      rsync ccache sparse kmod cpio xz-utils qemu-system-x86 busybox-static)
+
+missing() { local p; for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done; }
+
+if [ "$(id -u)" != 0 ]; then
+	SUDO=sudo
+else
+	SUDO=
+fi
+
+need=$(missing "${pkgs[@]}" linux-source-6.12)
+if [ -n "$need" ] || ! ls /usr/src/linux-headers-*+deb12-amd64 >/dev/null 2>&1; then
+	echo "==> apt-get install (once): $need"
+	$SUDO apt-get update -qq
+	$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" linux-source-6.12 >/dev/null
+fi
+
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+# Headers and image must be the exact Debian version of linux-source.
+need=$(missing "linux-headers-$KVER" "linux-image-$KVER")
+if [ -n "$need" ]; then
+	echo "==> apt-get install $need=$DEB_VER"
+	$SUDO apt-get update -qq
+	$SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		"linux-headers-$KVER=$DEB_VER" "linux-image-$KVER=$DEB_VER" >/dev/null
+fi
+echo "==> dependencies ready: kernel $KVER (Debian $DEB_VER)"
