@@ -7,6 +7,7 @@
 #   make demo       install what is missing, build, run the nested rig
 #   make e2e        the end-to-end test in the nested rig
 #   make test       every test; ends with "N passed, M failed"
+#   make kunit      the KUnit suites under qemu; ends with "kunit: N passed, M failed"
 #   make clean      remove the build cache ($(PVDMA_CACHE))
 #
 # Builds happen in $(PVDMA_CACHE), never in the source tree.
@@ -16,7 +17,7 @@ export PVDMA_CACHE
 
 S := scripts
 
-.PHONY: all deps host guest demo e2e test clean
+.PHONY: all deps host guest demo e2e test kunit clean
 
 all: host guest
 
@@ -25,6 +26,7 @@ deps:
 
 host: deps
 	@$(S)/build-kvm.sh
+	@$(S)/build-host-abi.sh
 
 guest: deps
 	@$(S)/build-guest.sh
@@ -37,6 +39,9 @@ e2e: all
 
 test: all
 	@$(S)/run-tests.sh
+
+kunit: deps
+	@$(S)/kunit.sh
 
 clean:
 	rm -rf $(PVDMA_CACHE)

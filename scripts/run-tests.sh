@@ -10,29 +10,40 @@ total_fail=0
 logs=$PVDMA_CACHE/test-logs
 mkdir -p "$logs"
 
-# run_suite NAME COMMAND...: run one suite, take its "NAME: N passed, M failed".
+# run_suite "NAMES" COMMAND...: run a command that reports one or more suites,
+# each with a line "<name>: N passed, M failed", and add them up.
 run_suite() {
-	local name=$1 line p f rc
+	local names=$1 name log line p f rc cmd_fail=0
 	shift
-	step "test suite: $name"
-	"$@" 2>&1 | tee "$logs/$name.log"
+	log=$logs/${names%% *}.log
+	step "test suites: $names"
+	"$@" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
-	line=$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed" "$logs/$name.log" | tail -n 1)
-	if [ -z "$line" ]; then
-		echo "$name: no result line (exit status $rc); counted as 1 failure"
-		p=0 f=1
-	else
-		p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
-		f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
-		# A suite that failed without saying so still failed.
-		[ "$rc" != 0 ] && [ "$f" = 0 ] && f=1
+	for name in $names; do
+		line=$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed" "$log" | tail -n 1)
+		if [ -z "$line" ]; then
+			echo "$name: no result line (exit status $rc); counted as 1 failure"
+			p=0 f=1
+		else
+			p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
+			f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+		fi
+		total_pass=$((total_pass + p))
+		total_fail=$((total_fail + f))
+		cmd_fail=$((cmd_fail + f))
+		summary+=("$name: $p passed, $f failed")
+	done
+	# A command that failed without a failing count still failed.
+	if [ "$rc" != 0 ] && [ "$cmd_fail" = 0 ]; then
+		summary+=("${names%% *}: exit status $rc")
+		total_fail=$((total_fail + 1))
 	fi
-	total_pass=$((total_pass + p))
-	total_fail=$((total_fail + f))
 }
 
-run_suite e2e "$REPO/scripts/rig/e2e.sh"
+summary=()
+run_suite "e2e host-abi" "$REPO/scripts/rig/e2e.sh"
 
 echo
+printf '%s\n' "${summary[@]}"
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" = 0 ] && [ "$total_pass" -gt 0 ]

@@ -24,7 +24,7 @@ L0_TIMEOUT=${L0_TIMEOUT:-1200}
 EDU_BDF=0000:00:05.0
 
 for f in "$HOST_MODS/kvm.ko" "$HOST_MODS/kvm-amd.ko" "$GUEST_MODS/pvdma.ko" \
-	 "$GUEST_MODS/pvdma_edu_test.ko" "$KIMAGE"; do
+	 "$GUEST_MODS/pvdma_edu_test.ko" "$PVDMA_CACHE/host-abi/pvdma_abi_test" "$KIMAGE"; do
 	[ -f "$f" ] || die "$f is missing: run 'make' first"
 done
 
@@ -76,5 +76,13 @@ grep -E '^host: pins leaked: ' "$log" | sed 's/^host: //' || echo "pins leaked: 
 # The run must have reached its end, or a crash would read as success.
 grep -q '^host: done' "$log" || { echo "e2e: the host did not finish the run"; fail=$((fail + 1)); }
 [ "$rc" = 0 ] || fail=$((fail + 1))
+
+# The host ABI test ran in the same L1; it prints its own lines.
+abi=$(grep -E '^host-abi: [0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+echo
+echo "host-abi: checks"
+grep -E '^host-abi: [a-z0-9-]+: (PASS|FAIL)' "$log" | sed 's/^/  /' || true
+echo "${abi:-host-abi: 0 passed, 1 failed}"
+echo
 echo "e2e: $pass passed, $fail failed"
-[ "$fail" = 0 ] && [ "$pass" -gt 0 ]
+[ "$fail" = 0 ] && [ "$pass" -gt 0 ] && [ -n "$abi" ] && [ "${abi#*passed, }" = "0 failed" ]

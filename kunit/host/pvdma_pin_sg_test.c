@@ -1,0 +1,1783 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KUnit suites for the PVDMA host pinning engine (host/pin_sg).
+ *
+ * The engine is driven through a fake &struct pvdma_pin_backend.  The fake
+ * guest has 1024 frames in five "memslots" (plus a hole), each with its own
+ * host virtual base, so ranges can cross slot boundaries.  Every guest frame
+ * is backed by one page of a real order-10 block; the layout (which page
+ * backs which frame) decides what the engine may merge.  The fake counts
+ * every pin per page, so an unpin of a page that is not pinned, or a pin left
+ * behind, fails the test; it can fail the Nth resolve or pin call and give
+ * short pins, to walk every unwind path.
+ *
+ * KUnit runs each case in a kernel thread without an mm, so each case
+ * charges a fresh mm from mm_alloc() and checks that its pinned_vm is back
+ * to zero at the end.
+ */
+
+#include <kunit/test.h>
+#include <linux/bitmap.h>
+#include <linux/capability.h>
+#include <linux/cred.h>
+#include <linux/gfp.h>
+#include <linux/minmax.h>
+#include <linux/mm.h>
+#include <linux/prandom.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/xarray.h>
+
+#include "pvdma_pin_sg.h"
+
+#define FAKE_ORDER		10
+#define FAKE_NR_GFNS		BIT(FAKE_ORDER)
+
+/* Guest-physical address of frame @gfn, plus @off bytes. */
+#define GPA(gfn, off)		(((u64)(gfn) << PAGE_SHIFT) + (off))
+
+enum fake_slot_kind { FAKE_RAM, FAKE_RO, FAKE_PRIVATE };
+
+struct fake_slot {
+	u64 base_gfn;
+	unsigned long npages;
+	unsigned long hva;
+	enum fake_slot_kind kind;
+};
+
+/* Frames 768..831 have no slot; everything from 1024 on neither. */
+#define GFN_SLOT1		640
+#define GFN_HOLE		768
+#define GFN_RO			832
+#define GFN_PRIVATE		896
+#define GFN_LAST_SLOT		960
+
+static const struct fake_slot fake_slots[] = {
+	{ 0,		 640, 0x100000000000UL, FAKE_RAM },
+	{ GFN_SLOT1,	 128, 0x200000000000UL, FAKE_RAM },
+	{ GFN_RO,	  64, 0x300000000000UL, FAKE_RO },
+	{ GFN_PRIVATE,	  64, 0x400000000000UL, FAKE_PRIVATE },
+	{ GFN_LAST_SLOT,  64, 0x500000000000UL, FAKE_RAM },
+};
+
+/**
+ * struct fake - the fake guest and host of one test case
+ * @test:		the test case.
+ * @block:		host pages backing the guest, FAKE_NR_GFNS of them.
+ * @host_idx:		which page of @block backs each guest frame.
+ * @pins:		live pins of each page of @block.
+ * @live_pins:		sum of @pins.
+ * @mm:			the mm the engine charges.
+ * @vm:			the tracker under test.
+ * @limits:		its limits.
+ * @segs:		segment buffer for maps.
+ * @req:		the last map request.
+ * @resolve_calls:	calls of resolve so far.
+ * @pin_calls:		calls of pin so far.
+ * @unpin_calls:	calls of unpin so far.
+ * @max_pin_npages:	most pages asked for in one pin call.
+ * @write_pins:		pin calls with write set.
+ * @read_pins:		pin calls without write.
+ * @fail_resolve_at:	fail this resolve call (1-based), 0 for never.
+ * @resolve_err:	what that call returns.
+ * @fail_pin_at:	fail this pin call (1-based), 0 for never.
+ * @pin_err:		what that call returns.
+ * @resolve_max:	resolve at most this many frames per call, 0: no cap.
+ * @pin_max:		pin at most this many pages per call, 0: no cap.
+ * @dirty_unpins:	pages unpinned dirty.
+ * @clean_unpins:	pages unpinned clean.
+ * @dirty_gfns:		frames passed to mark_dirty.
+ * @mark_dirty_pages:	sum of the npages passed to mark_dirty.
+ * @publish_calls:	calls of the publish callback.
+ * @publish_err:	what the publish callback returns.
+ * @published:		the handle the publish callback saw last.
+ * @publish_probe:	make the publish callback try to unmap the new handle.
+ * @probe_ret:		what that unmap returned.
+ * @pins_at_publish:	@live_pins when publish was called.
+ */
+struct fake {
+	struct kunit *test;
+	struct page *block;
+	unsigned int host_idx[FAKE_NR_GFNS];
+	unsigned int pins[FAKE_NR_GFNS];
+	long live_pins;
+	struct mm_struct *mm;
+	struct pvdma_vm *vm;
+	struct pvdma_limits limits;
+	struct pvdma_seg *segs;
+	struct pvdma_map_req req;
+
+	unsigned long resolve_calls;
+	unsigned long pin_calls;
+	unsigned long unpin_calls;
+	unsigned long max_pin_npages;
+	unsigned long write_pins;
+	unsigned long read_pins;
+
+	unsigned long fail_resolve_at;
+	long resolve_err;
+	unsigned long fail_pin_at;
+	long pin_err;
+	unsigned long resolve_max;
+	unsigned long pin_max;
+
+	unsigned long dirty_unpins;
+	unsigned long clean_unpins;
+	DECLARE_BITMAP(dirty_gfns, FAKE_NR_GFNS);
+	unsigned long mark_dirty_pages;
+
+	unsigned long publish_calls;
+	int publish_err;
+	u64 published;
+	bool publish_probe;
+	long probe_ret;
+	long pins_at_publish;
+};
+
+static const struct pvdma_limits fake_default_limits = {
+	.max_pinned_pages = 4096,
+	.max_handles = 64,
+	.max_map_pages = 2048,
+};
+
+/* unpin() gets no context: find the fake through the running test. */
+static struct fake *fake_current(void)
+{
+	struct kunit *test = kunit_get_current_test();
+
+	return test ? test->priv : NULL;
+}
+
+static const struct fake_slot *fake_slot_of_gfn(u64 gfn)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(fake_slots); i++)
+		if (gfn >= fake_slots[i].base_gfn &&
+		    gfn - fake_slots[i].base_gfn < fake_slots[i].npages)
+			return &fake_slots[i];
+	return NULL;
+}
+
+/* The slot holding all of [@hva, @hva + @npages pages), or NULL. */
+static const struct fake_slot *fake_slot_of_hva(unsigned long hva,
+						unsigned long npages)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(fake_slots); i++) {
+		const struct fake_slot *s = &fake_slots[i];
+
+		if (hva >= s->hva && !offset_in_page(hva) &&
+		    ((hva - s->hva) >> PAGE_SHIFT) + npages <= s->npages)
+			return s;
+	}
+	return NULL;
+}
+
+static struct page *fake_page(struct fake *f, u64 gfn)
+{
+	return nth_page(f->block, f->host_idx[gfn]);
+}
+
+static u64 fake_phys(struct fake *f, u64 gfn)
+{
+	return page_to_phys(fake_page(f, gfn));
+}
+
+static long fake_resolve(void *ctx, u64 gfn, unsigned long max, bool write,
+			 unsigned long *hva)
+{
+	struct fake *f = ctx;
+	const struct fake_slot *s;
+	unsigned long n;
+
+	KUNIT_EXPECT_PTR_EQ(f->test, f, fake_current());
+	f->resolve_calls++;
+	if (f->fail_resolve_at && f->resolve_calls == f->fail_resolve_at)
+		return f->resolve_err;
+	KUNIT_EXPECT_GT(f->test, max, 0);
+
+	s = fake_slot_of_gfn(gfn);
+	if (!s)
+		return -KVM_EFAULT;
+	if (s->kind == FAKE_PRIVATE)
+		return -KVM_EOPNOTSUPP;
+	if (s->kind == FAKE_RO && write)
+		return -PVDMA_EACCES;
+
+	n = min_t(u64, max, s->base_gfn + s->npages - gfn);
+	if (f->resolve_max)
+		n = min(n, f->resolve_max);
+	*hva = s->hva + ((gfn - s->base_gfn) << PAGE_SHIFT);
+	return n;
+}
+
+static long fake_pin(void *ctx, unsigned long hva, unsigned long npages,
+		     bool write, struct page **pages)
+{
+	struct fake *f = ctx;
+	const struct fake_slot *s;
+	unsigned long i;
+	u64 gfn;
+
+	f->pin_calls++;
+	f->max_pin_npages = max(f->max_pin_npages, npages);
+	if (write)
+		f->write_pins++;
+	else
+		f->read_pins++;
+	if (f->fail_pin_at && f->pin_calls == f->fail_pin_at)
+		return f->pin_err;
+
+	s = fake_slot_of_hva(hva, npages);
+	if (!s || !npages) {
+		KUNIT_FAIL(f->test, "pin of %lu pages at %#lx: not within one slot",
+			   npages, hva);
+		return -KVM_EFAULT;
+	}
+	if (s->kind == FAKE_PRIVATE || (s->kind == FAKE_RO && write)) {
+		KUNIT_FAIL(f->test, "pin of %#lx refused by resolve", hva);
+		return -KVM_EFAULT;
+	}
+
+	if (f->pin_max)
+		npages = min(npages, f->pin_max);
+	gfn = s->base_gfn + ((hva - s->hva) >> PAGE_SHIFT);
+	for (i = 0; i < npages; i++) {
+		pages[i] = fake_page(f, gfn + i);
+		f->pins[f->host_idx[gfn + i]]++;
+	}
+	f->live_pins += npages;
+	return npages;
+}
+
+static void fake_unpin(struct page **pages, unsigned long npages, bool dirty)
+{
+	struct fake *f = fake_current();
+	unsigned long i, idx;
+
+	if (WARN_ON(!f))
+		return;
+	f->unpin_calls++;
+	for (i = 0; i < npages; i++) {
+		idx = page_to_pfn(pages[i]) - page_to_pfn(f->block);
+		if (idx >= FAKE_NR_GFNS || !f->pins[idx]) {
+			KUNIT_FAIL(f->test, "unpin of page %lu that is not pinned",
+				   idx);
+			continue;
+		}
+		f->pins[idx]--;
+		f->live_pins--;
+	}
+	if (dirty)
+		f->dirty_unpins += npages;
+	else
+		f->clean_unpins += npages;
+}
+
+static void fake_mark_dirty(void *ctx, u64 gfn, unsigned long npages)
+{
+	struct fake *f = ctx;
+
+	KUNIT_EXPECT_PTR_EQ(f->test, f, fake_current());
+	if (gfn + npages > FAKE_NR_GFNS) {
+		KUNIT_FAIL(f->test, "mark_dirty of %lu frames at %llu", npages,
+			   gfn);
+		return;
+	}
+	bitmap_set(f->dirty_gfns, gfn, npages);
+	f->mark_dirty_pages += npages;
+}
+
+static const struct pvdma_pin_backend fake_backend = {
+	.resolve = fake_resolve,
+	.pin = fake_pin,
+	.unpin = fake_unpin,
+	.mark_dirty = fake_mark_dirty,
+};
+
+static const struct pvdma_pin_backend fake_backend_no_dirty_log = {
+	.resolve = fake_resolve,
+	.pin = fake_pin,
+	.unpin = fake_unpin,
+};
+
+static int fake_publish(void *ctx, const struct pvdma_map_req *req)
+{
+	struct fake *f = ctx;
+
+	f->publish_calls++;
+	f->pins_at_publish = f->live_pins;
+	f->published = req->handle;
+	KUNIT_EXPECT_NE(f->test, req->handle, 0);
+	if (f->publish_probe)
+		f->probe_ret = pvdma_unmap(f->vm, f, &req->handle, 1);
+	return f->publish_err;
+}
+
+static void fake_layout_contiguous(struct fake *f)
+{
+	unsigned int i;
+
+	for (i = 0; i < FAKE_NR_GFNS; i++)
+		f->host_idx[i] = i;
+}
+
+/* Each frame's page lies just below the previous one's: nothing merges. */
+static void fake_layout_reverse(struct fake *f)
+{
+	unsigned int i;
+
+	for (i = 0; i < FAKE_NR_GFNS; i++)
+		f->host_idx[i] = FAKE_NR_GFNS - 1 - i;
+}
+
+static void fake_layout_shuffle(struct fake *f, u64 seed)
+{
+	struct rnd_state rnd;
+	unsigned int i, j;
+
+	prandom_seed_state(&rnd, seed);
+	fake_layout_contiguous(f);
+	for (i = FAKE_NR_GFNS - 1; i > 0; i--) {
+		j = prandom_u32_state(&rnd) % (i + 1);
+		swap(f->host_idx[i], f->host_idx[j]);
+	}
+}
+
+static void fake_set_vm(struct kunit *test, struct fake *f,
+			const struct pvdma_pin_backend *backend,
+			unsigned long max_pinned_pages,
+			unsigned long max_handles, unsigned long max_map_pages)
+{
+	pvdma_vm_destroy(f->vm);
+	f->limits.max_pinned_pages = max_pinned_pages;
+	f->limits.max_handles = max_handles;
+	f->limits.max_map_pages = max_map_pages;
+	f->vm = pvdma_vm_create(f->mm, backend, &f->limits);
+	KUNIT_ASSERT_NOT_NULL(test, f->vm);
+}
+
+static long fake_map(struct fake *f, const struct pvdma_range *ranges,
+		     unsigned int nr_ranges, u32 dir, unsigned int max_segs,
+		     u64 *handle)
+{
+	long ret;
+
+	f->req = (struct pvdma_map_req){
+		.ranges = ranges,
+		.nr_ranges = nr_ranges,
+		.dir = dir,
+		.max_segs = max_segs,
+		.segs = f->segs,
+	};
+	ret = pvdma_map(f->vm, f, &f->req, fake_publish);
+	if (!ret && handle)
+		*handle = f->req.handle;
+	return ret;
+}
+
+static long fake_map1(struct fake *f, u64 gpa, u64 len, u32 dir, u64 *handle)
+{
+	struct pvdma_range r = { .gpa = gpa, .len = len };
+
+	return fake_map(f, &r, 1, dir, PVDMA_MAX_SEGS, handle);
+}
+
+static s64 fake_pinned_vm(struct fake *f)
+{
+	return atomic64_read(&f->mm->pinned_vm);
+}
+
+/* Nothing pinned, nothing charged, no handle: the state after any failure. */
+static void expect_nothing_pinned(struct kunit *test, struct fake *f)
+{
+	unsigned long i, stuck = 0;
+
+	for (i = 0; i < FAKE_NR_GFNS; i++)
+		if (f->pins[i])
+			stuck++;
+	KUNIT_EXPECT_EQ(test, stuck, 0);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 0);
+	KUNIT_EXPECT_EQ(test, fake_pinned_vm(f), 0);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.pinned_pages, 0);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.live_handles, 0);
+	KUNIT_EXPECT_TRUE(test, xa_empty(&f->vm->handles));
+}
+
+/* A map that failed: no pin left, and the guest never saw a handle. */
+static void expect_failed_map(struct kunit *test, struct fake *f)
+{
+	expect_nothing_pinned(test, f);
+	KUNIT_EXPECT_EQ(test, f->publish_calls, 0);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.maps, 0);
+}
+
+static void fake_reset_calls(struct fake *f)
+{
+	f->resolve_calls = 0;
+	f->pin_calls = 0;
+	f->unpin_calls = 0;
+	f->publish_calls = 0;
+}
+
+static int pvdma_test_init(struct kunit *test)
+{
+	struct fake *f;
+
+	f = kunit_kzalloc(test, sizeof(*f), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, f);
+	f->test = test;
+	test->priv = f;
+
+	f->segs = kunit_kcalloc(test, PVDMA_MAX_SEGS, sizeof(*f->segs),
+				GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, f->segs);
+	f->block = alloc_pages(GFP_KERNEL, FAKE_ORDER);
+	KUNIT_ASSERT_NOT_NULL(test, f->block);
+	fake_layout_contiguous(f);
+
+	f->mm = mm_alloc();
+	KUNIT_ASSERT_NOT_NULL(test, f->mm);
+	f->limits = fake_default_limits;
+	f->vm = pvdma_vm_create(f->mm, &fake_backend, &f->limits);
+	KUNIT_ASSERT_NOT_NULL(test, f->vm);
+	return 0;
+}
+
+static void pvdma_test_exit(struct kunit *test)
+{
+	struct fake *f = test->priv;
+
+	if (!f)
+		return;
+	pvdma_vm_destroy(f->vm);
+	f->vm = NULL;
+	if (f->block) {
+		KUNIT_EXPECT_EQ(test, f->live_pins, 0);
+		__free_pages(f->block, FAKE_ORDER);
+	}
+	if (f->mm) {
+		KUNIT_EXPECT_EQ(test, fake_pinned_vm(f), 0);
+		mmput(f->mm);
+	}
+}
+
+/* ---- pvdma_host_validate ------------------------------------------------ */
+
+static void validate_counts_pages(struct kunit *test)
+{
+	static const struct {
+		u64 gpa, len;
+		unsigned long pages;
+	} cases[] = {
+		{ GPA(1, 0), PAGE_SIZE, 1 },
+		{ GPA(0, 0), 1, 1 },
+		{ GPA(0, PAGE_SIZE - 1), 2, 2 },
+		{ GPA(3, 0x800), PAGE_SIZE, 2 },
+		{ GPA(3, 0x800), 2 * PAGE_SIZE - 0x800, 2 },
+		{ GPA(3, 0x800), 2 * PAGE_SIZE - 0x7ff, 3 },
+		{ U64_MAX, 1, 1 },
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct pvdma_range r = { cases[i].gpa, cases[i].len };
+		unsigned long n = 0;
+
+		KUNIT_EXPECT_EQ_MSG(test, pvdma_validate_ranges(&r, 1, 16, &n),
+				    0, "case %u", i);
+		KUNIT_EXPECT_EQ_MSG(test, n, cases[i].pages, "case %u", i);
+	}
+}
+
+static void validate_sums_ranges(struct kunit *test)
+{
+	const struct pvdma_range r[] = {
+		{ GPA(0, 0), PAGE_SIZE },
+		{ GPA(9, 10), PAGE_SIZE },
+		{ GPA(0, 0), 3 * PAGE_SIZE },
+	};
+	unsigned long n = 0;
+
+	KUNIT_EXPECT_EQ(test, pvdma_validate_ranges(r, ARRAY_SIZE(r), 6, &n), 0);
+	KUNIT_EXPECT_EQ(test, n, 6);
+}
+
+static void validate_zero_length(struct kunit *test)
+{
+	const struct pvdma_range r[] = {
+		{ GPA(0, 0), PAGE_SIZE },
+		{ GPA(1, 0), 0 },
+	};
+	unsigned long n = 42;
+
+	KUNIT_EXPECT_EQ(test, pvdma_validate_ranges(&r[1], 1, 16, &n),
+			-KVM_EINVAL);
+	KUNIT_EXPECT_EQ(test, pvdma_validate_ranges(r, 2, 16, &n), -KVM_EINVAL);
+	/* Nothing is reported for a rejected list. */
+	KUNIT_EXPECT_EQ(test, n, 42);
+}
+
+static void validate_overflow(struct kunit *test)
+{
+	const struct pvdma_range bad[] = {
+		{ U64_MAX, 2 },
+		{ 1ULL << 63, (1ULL << 63) + 1 },
+		{ GPA(1, 0), U64_MAX },
+		{ U64_MAX - PAGE_SIZE + 2, PAGE_SIZE },
+	};
+	/* The last page of the address space is a valid range. */
+	const struct pvdma_range last = { U64_MAX - PAGE_SIZE + 1, PAGE_SIZE };
+	unsigned long n = 0;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++)
+		KUNIT_EXPECT_EQ_MSG(test,
+				    pvdma_validate_ranges(&bad[i], 1, ULONG_MAX, &n),
+				    -KVM_EINVAL, "case %u", i);
+	KUNIT_EXPECT_EQ(test, pvdma_validate_ranges(&last, 1, 1, &n), 0);
+	KUNIT_EXPECT_EQ(test, n, 1);
+}
+
+static void validate_too_many_pages(struct kunit *test)
+{
+	const struct pvdma_range one = { GPA(0, 1), 8 * PAGE_SIZE };
+	const struct pvdma_range two[] = {
+		{ GPA(0, 0), 4 * PAGE_SIZE },
+		{ GPA(100, 0), 4 * PAGE_SIZE + 1 },
+	};
+	const struct pvdma_range huge = { 0, U64_MAX };
+	unsigned long n = 0;
+
+	/* 8 bytes past a page boundary: 9 pages. */
+	KUNIT_EXPECT_EQ(test, pvdma_validate_ranges(&one, 1, 9, &n), 0);
+	KUNIT_EXPECT_EQ(test, n, 9);
+	KUNIT_EXPECT_EQ(test, pvdma_validate_ranges(&one, 1, 8, &n), -KVM_E2BIG);
+	KUNIT_EXPECT_EQ(test, pvdma_validate_ranges(two, 2, 9, &n), 0);
+	KUNIT_EXPECT_EQ(test, pvdma_validate_ranges(two, 2, 8, &n), -KVM_E2BIG);
+	KUNIT_EXPECT_EQ(test, pvdma_validate_ranges(&huge, 1, 8192, &n),
+			-KVM_E2BIG);
+}
+
+/* The engine checks everything before it touches the backend. */
+static void validate_map_checks_first(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	const struct pvdma_range r[] = {
+		{ GPA(0, 0), PAGE_SIZE },
+		{ GPA(1, 0), 0 },
+	};
+
+	KUNIT_EXPECT_EQ(test, fake_map(f, r, 2, PVDMA_MAP_TO_DEVICE, 8, NULL),
+			-KVM_EINVAL);
+	KUNIT_EXPECT_EQ(test, fake_map1(f, U64_MAX, 2, PVDMA_MAP_TO_DEVICE, NULL),
+			-KVM_EINVAL);
+	KUNIT_EXPECT_EQ(test,
+			fake_map1(f, 0, (f->limits.max_map_pages + 1) * PAGE_SIZE,
+				  PVDMA_MAP_TO_DEVICE, NULL),
+			-KVM_E2BIG);
+	KUNIT_EXPECT_EQ(test, f->resolve_calls, 0);
+	KUNIT_EXPECT_EQ(test, f->pin_calls, 0);
+	expect_failed_map(test, f);
+}
+
+static void validate_count_failure(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	const struct pvdma_counters *c = &f->vm->counters;
+	static const long faults[] = {
+		-KVM_EFAULT, -KVM_EOPNOTSUPP, -PVDMA_EACCES, -PVDMA_EIO,
+	};
+	unsigned int i;
+
+	pvdma_count_failure(f->vm, -PVDMA_ENOSPC);
+	pvdma_count_failure(f->vm, -PVDMA_ENOSPC);
+	pvdma_count_failure(f->vm, -PVDMA_ENOMEM);
+	for (i = 0; i < ARRAY_SIZE(faults); i++)
+		pvdma_count_failure(f->vm, faults[i]);
+	for (i = 0; i < 3; i++)
+		pvdma_count_failure(f->vm, -PVDMA_ENOENT);
+	pvdma_count_failure(f->vm, -KVM_EINVAL);
+	pvdma_count_failure(f->vm, -KVM_E2BIG);
+	pvdma_count_failure(f->vm, -KVM_EPERM);
+
+	KUNIT_EXPECT_EQ(test, c->fail_limit, 2);
+	KUNIT_EXPECT_EQ(test, c->fail_nomem, 1);
+	KUNIT_EXPECT_EQ(test, c->fail_fault, ARRAY_SIZE(faults));
+	KUNIT_EXPECT_EQ(test, c->fail_handle, 3);
+	KUNIT_EXPECT_EQ(test, c->fail_invalid, 3);
+	KUNIT_EXPECT_EQ(test, c->maps, 0);
+	KUNIT_EXPECT_EQ(test, c->unmaps, 0);
+}
+
+static struct kunit_case pvdma_validate_cases[] = {
+	KUNIT_CASE(validate_counts_pages),
+	KUNIT_CASE(validate_sums_ranges),
+	KUNIT_CASE(validate_zero_length),
+	KUNIT_CASE(validate_overflow),
+	KUNIT_CASE(validate_too_many_pages),
+	KUNIT_CASE(validate_map_checks_first),
+	KUNIT_CASE(validate_count_failure),
+	{}
+};
+
+/* ---- pvdma_host_pin ----------------------------------------------------- */
+
+static void pin_single_page(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h = 0;
+
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(5, 100), 200, PVDMA_MAP_TO_DEVICE,
+					&h), 0);
+	KUNIT_EXPECT_NE(test, h, 0);
+	KUNIT_ASSERT_EQ(test, f->req.nr_segs, 1);
+	KUNIT_EXPECT_EQ(test, f->segs[0].addr, fake_phys(f, 5) + 100);
+	KUNIT_EXPECT_EQ(test, f->segs[0].len, 200);
+	KUNIT_EXPECT_EQ(test, f->pins[f->host_idx[5]], 1);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 1);
+	KUNIT_EXPECT_EQ(test, fake_pinned_vm(f), 1);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.pinned_pages, 1);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.live_handles, 1);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.maps, 1);
+	KUNIT_EXPECT_EQ(test, f->publish_calls, 1);
+	KUNIT_EXPECT_NOT_NULL(test, xa_load(&f->vm->handles, h));
+
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.unmaps, 1);
+	expect_nothing_pinned(test, f);
+}
+
+static void pin_write_follows_direction(struct kunit *test)
+{
+	struct fake *f = test->priv;
+
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(0, 0), PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, NULL), 0);
+	KUNIT_EXPECT_EQ(test, f->read_pins, 1);
+	KUNIT_EXPECT_EQ(test, f->write_pins, 0);
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(0, 0), PAGE_SIZE,
+					PVDMA_MAP_FROM_DEVICE, NULL), 0);
+	KUNIT_EXPECT_EQ(test, f->write_pins, 1);
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(0, 0), PAGE_SIZE,
+					PVDMA_MAP_BIDIRECTIONAL, NULL), 0);
+	KUNIT_EXPECT_EQ(test, f->write_pins, 2);
+	KUNIT_EXPECT_EQ(test, f->read_pins, 1);
+}
+
+static void pin_across_slot_boundary(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	unsigned int i;
+	u64 h;
+
+	/* Frames 638..642: two in slot 0, three in slot 1. */
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(GFN_SLOT1 - 2, 0), 5 * PAGE_SIZE,
+					PVDMA_MAP_FROM_DEVICE, &h), 0);
+	KUNIT_EXPECT_EQ(test, f->resolve_calls, 2);
+	KUNIT_EXPECT_EQ(test, f->pin_calls, 2);
+	for (i = GFN_SLOT1 - 2; i < GFN_SLOT1 + 3; i++)
+		KUNIT_EXPECT_EQ_MSG(test, f->pins[f->host_idx[i]], 1, "gfn %u", i);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 5);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
+	expect_nothing_pinned(test, f);
+}
+
+static void pin_hole(struct kunit *test)
+{
+	struct fake *f = test->priv;
+
+	KUNIT_EXPECT_EQ(test, fake_map1(f, GPA(GFN_HOLE + 3, 0), 1,
+					PVDMA_MAP_TO_DEVICE, NULL), -KVM_EFAULT);
+	KUNIT_EXPECT_EQ(test, fake_map1(f, GPA(1ULL << 40, 0), PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, NULL), -KVM_EFAULT);
+	KUNIT_EXPECT_EQ(test, f->pin_calls, 0);
+	expect_failed_map(test, f);
+}
+
+static void pin_private_slot(struct kunit *test)
+{
+	struct fake *f = test->priv;
+
+	KUNIT_EXPECT_EQ(test, fake_map1(f, GPA(GFN_PRIVATE, 8), 16,
+					PVDMA_MAP_TO_DEVICE, NULL),
+			-KVM_EOPNOTSUPP);
+	KUNIT_EXPECT_EQ(test, f->pin_calls, 0);
+	expect_failed_map(test, f);
+}
+
+static void pin_readonly_slot(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h;
+
+	KUNIT_EXPECT_EQ(test, fake_map1(f, GPA(GFN_RO, 0), 2 * PAGE_SIZE,
+					PVDMA_MAP_FROM_DEVICE, NULL),
+			-PVDMA_EACCES);
+	KUNIT_EXPECT_EQ(test, fake_map1(f, GPA(GFN_RO, 0), 2 * PAGE_SIZE,
+					PVDMA_MAP_BIDIRECTIONAL, NULL),
+			-PVDMA_EACCES);
+	expect_failed_map(test, f);
+
+	/* The device may read a read-only slot. */
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(GFN_RO, 0), 2 * PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, &h), 0);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 2);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
+	expect_nothing_pinned(test, f);
+}
+
+static void pin_in_batches(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h;
+
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(0, 0), 600 * PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, &h), 0);
+	KUNIT_EXPECT_EQ(test, f->resolve_calls, 1);
+	KUNIT_EXPECT_EQ(test, f->pin_calls, 2);
+	KUNIT_EXPECT_LE(test, f->max_pin_npages, 512);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 600);
+	KUNIT_EXPECT_EQ(test, fake_pinned_vm(f), 600);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
+	expect_nothing_pinned(test, f);
+}
+
+static void pin_short_resolves_and_pins(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h;
+
+	f->resolve_max = 3;
+	f->pin_max = 2;
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(10, 0), 10 * PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, &h), 0);
+	/* Runs of 3,3,3,1 frames, each pinned 2 at a time. */
+	KUNIT_EXPECT_EQ(test, f->resolve_calls, 4);
+	KUNIT_EXPECT_EQ(test, f->pin_calls, 7);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 10);
+	KUNIT_ASSERT_EQ(test, f->req.nr_segs, 1);
+	KUNIT_EXPECT_EQ(test, f->segs[0].addr, fake_phys(f, 10));
+	KUNIT_EXPECT_EQ(test, f->segs[0].len, 10 * PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
+	expect_nothing_pinned(test, f);
+}
+
+/* A backend answering 0 must not stall the engine or count as success. */
+static void pin_backend_returns_zero(struct kunit *test)
+{
+	struct fake *f = test->priv;
+
+	f->fail_resolve_at = 1;
+	f->resolve_err = 0;
+	KUNIT_EXPECT_EQ(test, fake_map1(f, GPA(0, 0), PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, NULL), -KVM_EFAULT);
+	f->fail_resolve_at = 0;
+	f->fail_pin_at = f->pin_calls + 1;
+	f->pin_err = 0;
+	KUNIT_EXPECT_EQ(test, fake_map1(f, GPA(0, 0), PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, NULL), -PVDMA_EIO);
+	expect_failed_map(test, f);
+}
+
+static struct kunit_case pvdma_pin_cases[] = {
+	KUNIT_CASE(pin_single_page),
+	KUNIT_CASE(pin_write_follows_direction),
+	KUNIT_CASE(pin_across_slot_boundary),
+	KUNIT_CASE(pin_hole),
+	KUNIT_CASE(pin_private_slot),
+	KUNIT_CASE(pin_readonly_slot),
+	KUNIT_CASE(pin_in_batches),
+	KUNIT_CASE(pin_short_resolves_and_pins),
+	KUNIT_CASE(pin_backend_returns_zero),
+	{}
+};
+
+/* ---- pvdma_host_merge --------------------------------------------------- */
+
+/*
+ * The segments the engine must produce: walk the ranges page by page and
+ * merge what is host-contiguous.  Returns the number of segments.
+ */
+static unsigned int expected_segs(struct fake *f, const struct pvdma_range *r,
+				  unsigned int nr, struct pvdma_seg *segs,
+				  unsigned int max)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < nr; i++) {
+		u64 gpa = r[i].gpa, left = r[i].len;
+
+		while (left) {
+			u64 off = offset_in_page(gpa);
+			u64 len = min_t(u64, left, PAGE_SIZE - off);
+			u64 addr = fake_phys(f, gpa >> PAGE_SHIFT) + off;
+
+			if (n && segs[n - 1].addr + segs[n - 1].len == addr) {
+				segs[n - 1].len += len;
+			} else {
+				if (n == max)
+					return n + 1;
+				segs[n].addr = addr;
+				segs[n].len = len;
+				n++;
+			}
+			gpa += len;
+			left -= len;
+		}
+	}
+	return n;
+}
+
+static void merge_contiguous(struct kunit *test)
+{
+	struct fake *f = test->priv;
+
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(16, 0), 16 * PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, NULL), 0);
+	KUNIT_ASSERT_EQ(test, f->req.nr_segs, 1);
+	KUNIT_EXPECT_EQ(test, f->segs[0].addr, fake_phys(f, 16));
+	KUNIT_EXPECT_EQ(test, f->segs[0].len, 16 * PAGE_SIZE);
+}
+
+static void merge_scattered(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	unsigned int i;
+
+	fake_layout_reverse(f);
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(16, 0), 16 * PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, NULL), 0);
+	KUNIT_ASSERT_EQ(test, f->req.nr_segs, 16);
+	for (i = 0; i < 16; i++) {
+		KUNIT_EXPECT_EQ(test, f->segs[i].addr, fake_phys(f, 16 + i));
+		KUNIT_EXPECT_EQ(test, f->segs[i].len, PAGE_SIZE);
+	}
+}
+
+static void merge_partial_pages(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	const u64 off = 0x234;
+
+	/* Three pages' worth of bytes starting mid-page touch four pages. */
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(10, off), 3 * PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, NULL), 0);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 4);
+	KUNIT_ASSERT_EQ(test, f->req.nr_segs, 1);
+	KUNIT_EXPECT_EQ(test, f->segs[0].addr, fake_phys(f, 10) + off);
+	KUNIT_EXPECT_EQ(test, f->segs[0].len, 3 * PAGE_SIZE);
+
+	fake_layout_reverse(f);
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(10, off), 3 * PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, NULL), 0);
+	KUNIT_ASSERT_EQ(test, f->req.nr_segs, 4);
+	KUNIT_EXPECT_EQ(test, f->segs[0].addr, fake_phys(f, 10) + off);
+	KUNIT_EXPECT_EQ(test, f->segs[0].len, PAGE_SIZE - off);
+	KUNIT_EXPECT_EQ(test, f->segs[1].addr, fake_phys(f, 11));
+	KUNIT_EXPECT_EQ(test, f->segs[1].len, PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, f->segs[2].addr, fake_phys(f, 12));
+	KUNIT_EXPECT_EQ(test, f->segs[2].len, PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, f->segs[3].addr, fake_phys(f, 13));
+	KUNIT_EXPECT_EQ(test, f->segs[3].len, off);
+}
+
+static void merge_across_ranges(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	const struct pvdma_range adjacent[] = {
+		{ GPA(20, 0), 2 * PAGE_SIZE },
+		{ GPA(22, 0), PAGE_SIZE + 1 },
+	};
+	const struct pvdma_range gap[] = {
+		{ GPA(20, 0), 100 },
+		{ GPA(21, 0), 100 },
+	};
+	const struct pvdma_range backwards[] = {
+		{ GPA(21, 0), PAGE_SIZE },
+		{ GPA(20, 0), PAGE_SIZE },
+	};
+	const struct pvdma_range same_page[] = {
+		{ GPA(20, 0), 100 },
+		{ GPA(20, 100), 100 },
+	};
+
+	KUNIT_ASSERT_EQ(test, fake_map(f, adjacent, 2, PVDMA_MAP_TO_DEVICE, 4,
+				       NULL), 0);
+	KUNIT_ASSERT_EQ(test, f->req.nr_segs, 1);
+	KUNIT_EXPECT_EQ(test, f->segs[0].addr, fake_phys(f, 20));
+	KUNIT_EXPECT_EQ(test, f->segs[0].len, 3 * PAGE_SIZE + 1);
+
+	/* The first range ends mid-page: the bytes are not contiguous. */
+	KUNIT_ASSERT_EQ(test, fake_map(f, gap, 2, PVDMA_MAP_TO_DEVICE, 4, NULL),
+			0);
+	KUNIT_ASSERT_EQ(test, f->req.nr_segs, 2);
+	KUNIT_EXPECT_EQ(test, f->segs[1].addr, fake_phys(f, 21));
+
+	KUNIT_ASSERT_EQ(test, fake_map(f, backwards, 2, PVDMA_MAP_TO_DEVICE, 4,
+				       NULL), 0);
+	KUNIT_ASSERT_EQ(test, f->req.nr_segs, 2);
+	KUNIT_EXPECT_EQ(test, f->segs[0].addr, fake_phys(f, 21));
+	KUNIT_EXPECT_EQ(test, f->segs[1].addr, fake_phys(f, 20));
+
+	/* Byte-adjacent ranges in one page: one segment, the page pinned twice. */
+	KUNIT_ASSERT_EQ(test, fake_map(f, same_page, 2, PVDMA_MAP_TO_DEVICE, 1,
+				       NULL), 0);
+	KUNIT_ASSERT_EQ(test, f->req.nr_segs, 1);
+	KUNIT_EXPECT_EQ(test, f->segs[0].addr, fake_phys(f, 20));
+	KUNIT_EXPECT_EQ(test, f->segs[0].len, 200);
+	/* Page 20 is in all four mappings, twice in the last. */
+	KUNIT_EXPECT_EQ(test, f->pins[f->host_idx[20]], 5);
+}
+
+/* Host frames do not care about memslots: HPA-contiguous merges anyway. */
+static void merge_across_slots(struct kunit *test)
+{
+	struct fake *f = test->priv;
+
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(GFN_SLOT1 - 4, 0), 8 * PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, NULL), 0);
+	KUNIT_EXPECT_EQ(test, f->resolve_calls, 2);
+	KUNIT_ASSERT_EQ(test, f->req.nr_segs, 1);
+	KUNIT_EXPECT_EQ(test, f->segs[0].len, 8 * PAGE_SIZE);
+}
+
+static void merge_runs(struct kunit *test)
+{
+	struct fake *f = test->priv;
+
+	/* Frames 0,1 on pages 0,1; frames 2,3 on pages 5,6. */
+	f->host_idx[2] = 5;
+	f->host_idx[3] = 6;
+	f->host_idx[5] = 2;
+	f->host_idx[6] = 3;
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(0, 0), 4 * PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, NULL), 0);
+	KUNIT_ASSERT_EQ(test, f->req.nr_segs, 2);
+	KUNIT_EXPECT_EQ(test, f->segs[0].addr, fake_phys(f, 0));
+	KUNIT_EXPECT_EQ(test, f->segs[0].len, 2 * PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, f->segs[1].addr, page_to_phys(f->block) + 5 * PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, f->segs[1].len, 2 * PAGE_SIZE);
+}
+
+static void merge_max_segs_exact(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	struct pvdma_range r = { GPA(0, 0), 8 * PAGE_SIZE };
+
+	fake_layout_reverse(f);
+	KUNIT_ASSERT_EQ(test, fake_map(f, &r, 1, PVDMA_MAP_TO_DEVICE, 8, NULL), 0);
+	KUNIT_EXPECT_EQ(test, f->req.nr_segs, 8);
+}
+
+static void merge_max_segs_exceeded(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	const struct pvdma_range r[] = {
+		{ GPA(0, 0), 4 * PAGE_SIZE },
+		{ GPA(GFN_SLOT1, 0), 4 * PAGE_SIZE },
+	};
+
+	fake_layout_reverse(f);
+	KUNIT_EXPECT_EQ(test, fake_map(f, r, 2, PVDMA_MAP_FROM_DEVICE, 7, NULL),
+			-KVM_E2BIG);
+	/* Everything was pinned before the engine ran out of segments. */
+	KUNIT_EXPECT_EQ(test, f->pin_calls, 2);
+	KUNIT_EXPECT_EQ(test, f->clean_unpins, 8);
+	KUNIT_EXPECT_EQ(test, f->dirty_unpins, 0);
+	expect_failed_map(test, f);
+}
+
+/* Random layouts and ranges against the reference merge above. */
+static void merge_matches_reference(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	struct pvdma_seg *want;
+	struct rnd_state rnd;
+	unsigned int iter;
+
+	want = kunit_kcalloc(test, PVDMA_MAX_SEGS + 1, sizeof(*want), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, want);
+	prandom_seed_state(&rnd, 0x5044);
+
+	for (iter = 0; iter < 64; iter++) {
+		struct pvdma_range r[8];
+		unsigned int i, nr = 1 + prandom_u32_state(&rnd) % 8;
+		unsigned int max_segs = 1 + prandom_u32_state(&rnd) % 24;
+		unsigned int n;
+		u64 h;
+		long ret;
+
+		/* Mostly contiguous with a few swaps, or fully shuffled. */
+		if (iter % 2) {
+			fake_layout_shuffle(f, iter);
+		} else {
+			fake_layout_contiguous(f);
+			for (i = 0; i < 8; i++)
+				swap(f->host_idx[prandom_u32_state(&rnd) % 600],
+				     f->host_idx[prandom_u32_state(&rnd) % 600]);
+		}
+		for (i = 0; i < nr; i++) {
+			r[i].gpa = GPA(prandom_u32_state(&rnd) % 600,
+				       prandom_u32_state(&rnd) % PAGE_SIZE);
+			r[i].len = 1 + prandom_u32_state(&rnd) % (6 * PAGE_SIZE);
+		}
+		n = expected_segs(f, r, nr, want, max_segs);
+		ret = fake_map(f, r, nr, PVDMA_MAP_TO_DEVICE, max_segs, &h);
+		if (n > max_segs) {
+			KUNIT_EXPECT_EQ_MSG(test, ret, -KVM_E2BIG, "iter %u", iter);
+			expect_nothing_pinned(test, f);
+			continue;
+		}
+		KUNIT_ASSERT_EQ_MSG(test, ret, 0, "iter %u", iter);
+		KUNIT_ASSERT_EQ_MSG(test, f->req.nr_segs, n, "iter %u", iter);
+		for (i = 0; i < n; i++) {
+			KUNIT_EXPECT_EQ_MSG(test, f->segs[i].addr, want[i].addr,
+					    "iter %u seg %u", iter, i);
+			KUNIT_EXPECT_EQ_MSG(test, f->segs[i].len, want[i].len,
+					    "iter %u seg %u", iter, i);
+		}
+		KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
+		expect_nothing_pinned(test, f);
+	}
+}
+
+static struct kunit_case pvdma_merge_cases[] = {
+	KUNIT_CASE(merge_contiguous),
+	KUNIT_CASE(merge_scattered),
+	KUNIT_CASE(merge_partial_pages),
+	KUNIT_CASE(merge_across_ranges),
+	KUNIT_CASE(merge_across_slots),
+	KUNIT_CASE(merge_runs),
+	KUNIT_CASE(merge_max_segs_exact),
+	KUNIT_CASE(merge_max_segs_exceeded),
+	KUNIT_CASE(merge_matches_reference),
+	{}
+};
+
+/* ---- pvdma_host_refcount ------------------------------------------------ */
+
+static void refcount_two_handles(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	unsigned int i;
+	u64 h1, h2;
+
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(40, 0), 4 * PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, &h1), 0);
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(40, 0), 4 * PAGE_SIZE,
+					PVDMA_MAP_FROM_DEVICE, &h2), 0);
+	KUNIT_EXPECT_NE(test, h1, h2);
+	KUNIT_EXPECT_EQ(test, fake_pinned_vm(f), 8);
+	for (i = 40; i < 44; i++)
+		KUNIT_EXPECT_EQ(test, f->pins[f->host_idx[i]], 2);
+
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h1, 1), 0);
+	for (i = 40; i < 44; i++)
+		KUNIT_EXPECT_EQ(test, f->pins[f->host_idx[i]], 1);
+	KUNIT_EXPECT_EQ(test, fake_pinned_vm(f), 4);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.live_handles, 1);
+	KUNIT_EXPECT_NOT_NULL(test, xa_load(&f->vm->handles, h2));
+	KUNIT_EXPECT_EQ(test, f->clean_unpins, 4);
+
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h2, 1), 0);
+	KUNIT_EXPECT_EQ(test, f->dirty_unpins, 4);
+	expect_nothing_pinned(test, f);
+}
+
+static void refcount_overlapping_ranges(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	const struct pvdma_range r[] = {
+		{ GPA(50, 0), 4 * PAGE_SIZE },
+		{ GPA(52, 0), 4 * PAGE_SIZE },
+	};
+	u64 h;
+
+	KUNIT_ASSERT_EQ(test, fake_map(f, r, 2, PVDMA_MAP_TO_DEVICE, 8, &h), 0);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 8);
+	KUNIT_EXPECT_EQ(test, fake_pinned_vm(f), 8);
+	KUNIT_EXPECT_EQ(test, f->pins[f->host_idx[51]], 1);
+	KUNIT_EXPECT_EQ(test, f->pins[f->host_idx[52]], 2);
+	KUNIT_EXPECT_EQ(test, f->pins[f->host_idx[53]], 2);
+	KUNIT_EXPECT_EQ(test, f->pins[f->host_idx[54]], 1);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
+	expect_nothing_pinned(test, f);
+}
+
+/* A released handle is not handed out again at once. */
+static void refcount_handles_not_reused(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h1, h2;
+
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(0, 0), 1, PVDMA_MAP_TO_DEVICE,
+					&h1), 0);
+	KUNIT_ASSERT_EQ(test, pvdma_unmap(f->vm, f, &h1, 1), 0);
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(0, 0), 1, PVDMA_MAP_TO_DEVICE,
+					&h2), 0);
+	KUNIT_EXPECT_NE(test, h1, h2);
+	/* The stale handle names nothing. */
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h1, 1), -PVDMA_ENOENT);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 1);
+}
+
+static struct kunit_case pvdma_refcount_cases[] = {
+	KUNIT_CASE(refcount_two_handles),
+	KUNIT_CASE(refcount_overlapping_ranges),
+	KUNIT_CASE(refcount_handles_not_reused),
+	{}
+};
+
+/* ---- pvdma_host_limits -------------------------------------------------- */
+
+static void limits_handles(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h[4];
+	unsigned int i;
+
+	fake_set_vm(test, f, &fake_backend, 4096, 4, 2048);
+	for (i = 0; i < 4; i++)
+		KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(i, 0), PAGE_SIZE,
+						PVDMA_MAP_TO_DEVICE, &h[i]), 0);
+	fake_reset_calls(f);
+	KUNIT_EXPECT_EQ(test, fake_map1(f, GPA(9, 0), PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, NULL),
+			-PVDMA_ENOSPC);
+	KUNIT_EXPECT_EQ(test, f->pin_calls, 0);
+	KUNIT_EXPECT_EQ(test, f->publish_calls, 0);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 4);
+	KUNIT_EXPECT_EQ(test, fake_pinned_vm(f), 4);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.live_handles, 4);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.pinned_pages, 4);
+
+	/* Room again once one is released. */
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h[2], 1), 0);
+	KUNIT_EXPECT_EQ(test, fake_map1(f, GPA(9, 0), PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, NULL), 0);
+}
+
+static void limits_pinned_pages(struct kunit *test)
+{
+	struct fake *f = test->priv;
+
+	fake_set_vm(test, f, &fake_backend, 16, 64, 2048);
+	KUNIT_EXPECT_EQ(test, fake_map1(f, GPA(0, 0), 17 * PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, NULL),
+			-PVDMA_ENOSPC);
+	expect_failed_map(test, f);
+
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(0, 0), 10 * PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, NULL), 0);
+	/* Exactly at the limit. */
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(100, 0), 6 * PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, NULL), 0);
+	fake_reset_calls(f);
+	KUNIT_EXPECT_EQ(test, fake_map1(f, GPA(200, 0), 1, PVDMA_MAP_TO_DEVICE,
+					NULL), -PVDMA_ENOSPC);
+	KUNIT_EXPECT_EQ(test, f->pin_calls, 0);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 16);
+	KUNIT_EXPECT_EQ(test, fake_pinned_vm(f), 16);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.pinned_pages, 16);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.live_handles, 2);
+}
+
+static void limits_map_pages(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	const struct pvdma_range r[] = {
+		{ GPA(0, 0), 4 * PAGE_SIZE },
+		{ GPA(10, 1), 4 * PAGE_SIZE },
+	};
+
+	fake_set_vm(test, f, &fake_backend, 4096, 64, 8);
+	/* 4 + 5 pages: one too many. */
+	KUNIT_EXPECT_EQ(test, fake_map(f, r, 2, PVDMA_MAP_TO_DEVICE, 8, NULL),
+			-KVM_E2BIG);
+	KUNIT_EXPECT_EQ(test, f->resolve_calls, 0);
+	expect_failed_map(test, f);
+	KUNIT_EXPECT_EQ(test, fake_map1(f, GPA(10, 1), 8 * PAGE_SIZE - 1,
+					PVDMA_MAP_TO_DEVICE, NULL), 0);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 8);
+}
+
+struct memlock_state {
+	const struct cred *old_cred;
+	struct cred *cred;
+	rlim_t old_rlim;
+};
+
+/* Run as a VMM without CAP_IPC_LOCK whose RLIMIT_MEMLOCK is @pages pages. */
+static void memlock_enter(struct kunit *test, struct memlock_state *st,
+			  unsigned long pages)
+{
+	st->cred = prepare_creds();
+	KUNIT_ASSERT_NOT_NULL(test, st->cred);
+	cap_lower(st->cred->cap_effective, CAP_IPC_LOCK);
+	st->old_cred = override_creds(st->cred);
+	st->old_rlim = current->signal->rlim[RLIMIT_MEMLOCK].rlim_cur;
+	WRITE_ONCE(current->signal->rlim[RLIMIT_MEMLOCK].rlim_cur,
+		   pages << PAGE_SHIFT);
+}
+
+static void memlock_leave(struct memlock_state *st)
+{
+	WRITE_ONCE(current->signal->rlim[RLIMIT_MEMLOCK].rlim_cur,
+		   st->old_rlim);
+	revert_creds(st->old_cred);
+	put_cred(st->cred);
+}
+
+static void limits_rlimit_memlock(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	struct memlock_state st;
+	long ret_over, ret_at, ret_shared, ret_room;
+	s64 vm_at, vm_shared;
+
+	/* A privileged VMM is not limited by RLIMIT_MEMLOCK. */
+	KUNIT_ASSERT_TRUE(test, capable(CAP_IPC_LOCK));
+
+	memlock_enter(test, &st, 8);
+	ret_at = fake_map1(f, GPA(0, 0), 8 * PAGE_SIZE, PVDMA_MAP_TO_DEVICE,
+			   NULL);
+	ret_over = fake_map1(f, GPA(8, 0), 1, PVDMA_MAP_TO_DEVICE, NULL);
+	vm_at = fake_pinned_vm(f);
+	pvdma_vm_destroy(f->vm);
+	f->vm = pvdma_vm_create(f->mm, &fake_backend, &f->limits);
+	/* Pins of someone else in the same mm count against the limit too. */
+	atomic64_add(5, &f->mm->pinned_vm);
+	ret_room = f->vm ? fake_map1(f, GPA(0, 0), 3 * PAGE_SIZE,
+				     PVDMA_MAP_TO_DEVICE, NULL) : -1;
+	ret_shared = f->vm ? fake_map1(f, GPA(8, 0), 1, PVDMA_MAP_TO_DEVICE,
+				       NULL) : -1;
+	vm_shared = fake_pinned_vm(f);
+	atomic64_sub(5, &f->mm->pinned_vm);
+	memlock_leave(&st);
+
+	KUNIT_ASSERT_NOT_NULL(test, f->vm);
+	KUNIT_EXPECT_EQ(test, ret_at, 0);
+	KUNIT_EXPECT_EQ(test, ret_over, -PVDMA_ENOSPC);
+	KUNIT_EXPECT_EQ(test, vm_at, 8);
+	KUNIT_EXPECT_EQ(test, ret_room, 0);
+	KUNIT_EXPECT_EQ(test, ret_shared, -PVDMA_ENOSPC);
+	KUNIT_EXPECT_EQ(test, vm_shared, 8);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 3);
+
+	/* With CAP_IPC_LOCK back, the same map goes through. */
+	KUNIT_EXPECT_EQ(test, fake_map1(f, GPA(8, 0), 1, PVDMA_MAP_TO_DEVICE,
+					NULL), 0);
+}
+
+static void limits_failures_counted(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	long ret;
+
+	fake_set_vm(test, f, &fake_backend, 1, 64, 2048);
+	ret = fake_map1(f, GPA(0, 0), 2 * PAGE_SIZE, PVDMA_MAP_TO_DEVICE, NULL);
+	KUNIT_ASSERT_EQ(test, ret, -PVDMA_ENOSPC);
+	pvdma_count_failure(f->vm, ret);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.fail_limit, 1);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.fail_invalid, 0);
+	expect_failed_map(test, f);
+}
+
+static struct kunit_case pvdma_limits_cases[] = {
+	KUNIT_CASE(limits_handles),
+	KUNIT_CASE(limits_pinned_pages),
+	KUNIT_CASE(limits_map_pages),
+	KUNIT_CASE(limits_rlimit_memlock),
+	KUNIT_CASE(limits_failures_counted),
+	{}
+};
+
+/* ---- pvdma_host_unwind -------------------------------------------------- */
+
+/* Four ranges in three slots, 2+3+1+4 pages, pinned 2 at a time. */
+static const struct pvdma_range unwind_ranges[] = {
+	{ GPA(GFN_SLOT1 - 1, 0), 2 * PAGE_SIZE },
+	{ GPA(30, 5), 2 * PAGE_SIZE },
+	{ GPA(GFN_LAST_SLOT, 0), 1 },
+	{ GPA(GFN_SLOT1 + 7, 0), 4 * PAGE_SIZE },
+};
+
+#define UNWIND_PAGES	10
+
+/* Map unwind_ranges; the caller arranged for some step to fail. */
+static void unwind_expect_failure(struct kunit *test, struct fake *f,
+				  long want, const char *what, unsigned int k)
+{
+	long ret;
+
+	ret = fake_map(f, unwind_ranges, ARRAY_SIZE(unwind_ranges),
+		       PVDMA_MAP_BIDIRECTIONAL, 16, NULL);
+	KUNIT_EXPECT_EQ_MSG(test, ret, want, "%s %u", what, k);
+	KUNIT_EXPECT_EQ_MSG(test, f->live_pins, 0, "%s %u", what, k);
+	KUNIT_EXPECT_EQ_MSG(test, fake_pinned_vm(f), 0, "%s %u", what, k);
+	KUNIT_EXPECT_EQ_MSG(test, f->dirty_unpins, 0, "%s %u", what, k);
+	expect_failed_map(test, f);
+}
+
+/* The full map works and takes this many calls. */
+static void unwind_baseline(struct kunit *test, struct fake *f,
+			    unsigned long *resolves, unsigned long *pins)
+{
+	u64 h;
+
+	KUNIT_ASSERT_EQ(test, fake_map(f, unwind_ranges,
+				       ARRAY_SIZE(unwind_ranges),
+				       PVDMA_MAP_BIDIRECTIONAL, 16, &h), 0);
+	KUNIT_ASSERT_EQ(test, f->live_pins, UNWIND_PAGES);
+	KUNIT_ASSERT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
+	*resolves = f->resolve_calls;
+	*pins = f->pin_calls;
+	expect_nothing_pinned(test, f);
+	/* A fresh tracker, so each failure below starts from zero. */
+	fake_set_vm(test, f, &fake_backend, 4096, 64, 2048);
+	fake_reset_calls(f);
+	f->dirty_unpins = 0;
+}
+
+static void unwind_every_pin_failure(struct kunit *test)
+{
+	static const long errs[] = { -PVDMA_ENOMEM, -KVM_EFAULT, -PVDMA_EIO };
+	struct fake *f = test->priv;
+	unsigned long resolves, pins, k;
+
+	f->pin_max = 2;
+	unwind_baseline(test, f, &resolves, &pins);
+	KUNIT_ASSERT_GE(test, pins, 6);
+	for (k = 1; k <= pins; k++) {
+		f->fail_pin_at = k;
+		f->pin_err = errs[k % ARRAY_SIZE(errs)];
+		unwind_expect_failure(test, f, f->pin_err, "pin call", k);
+		KUNIT_EXPECT_EQ(test, f->pin_calls, k);
+		fake_reset_calls(f);
+	}
+}
+
+static void unwind_every_resolve_failure(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	unsigned long resolves, pins, k;
+
+	f->resolve_max = 1;
+	unwind_baseline(test, f, &resolves, &pins);
+	KUNIT_ASSERT_EQ(test, resolves, UNWIND_PAGES);
+	for (k = 1; k <= resolves; k++) {
+		f->fail_resolve_at = k;
+		f->resolve_err = k % 2 ? -KVM_EFAULT : -KVM_EOPNOTSUPP;
+		unwind_expect_failure(test, f, f->resolve_err, "resolve call", k);
+		KUNIT_EXPECT_EQ(test, f->resolve_calls, k);
+		fake_reset_calls(f);
+	}
+}
+
+/* The third range hits a hole after pages of the same range were pinned. */
+static void unwind_hole_mid_range(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	const struct pvdma_range r[] = {
+		{ GPA(0, 0), 3 * PAGE_SIZE },
+		{ GPA(GFN_SLOT1 + 1, 0), 2 * PAGE_SIZE },
+		{ GPA(GFN_HOLE - 4, 0), 8 * PAGE_SIZE },
+	};
+
+	KUNIT_EXPECT_EQ(test, fake_map(f, r, 3, PVDMA_MAP_FROM_DEVICE, 16, NULL),
+			-KVM_EFAULT);
+	KUNIT_EXPECT_EQ(test, f->clean_unpins, 9);
+	expect_failed_map(test, f);
+}
+
+static void unwind_publish_failure(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h;
+
+	f->publish_err = -KVM_EFAULT;
+	KUNIT_EXPECT_EQ(test, fake_map1(f, GPA(0, 0), 4 * PAGE_SIZE,
+					PVDMA_MAP_FROM_DEVICE, NULL),
+			-KVM_EFAULT);
+	KUNIT_EXPECT_EQ(test, f->publish_calls, 1);
+	KUNIT_EXPECT_EQ(test, f->pins_at_publish, 4);
+	/* The handle the guest never received is not live. */
+	h = f->published;
+	KUNIT_EXPECT_NE(test, h, 0);
+	KUNIT_EXPECT_NULL(test, xa_load(&f->vm->handles, h));
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), -PVDMA_ENOENT);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.maps, 0);
+	KUNIT_EXPECT_EQ(test, f->dirty_unpins, 0);
+	expect_nothing_pinned(test, f);
+
+	/* And the tracker still works. */
+	f->publish_err = 0;
+	KUNIT_EXPECT_EQ(test, fake_map1(f, GPA(0, 0), 4 * PAGE_SIZE,
+					PVDMA_MAP_FROM_DEVICE, &h), 0);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 4);
+}
+
+/* Until publish returns, the guest cannot unmap what it does not know. */
+static void unwind_not_live_during_publish(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h;
+
+	f->publish_probe = true;
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(0, 0), 2 * PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, &h), 0);
+	KUNIT_EXPECT_EQ(test, f->probe_ret, -PVDMA_ENOENT);
+	KUNIT_EXPECT_EQ(test, f->pins_at_publish, 2);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 2);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
+	expect_nothing_pinned(test, f);
+}
+
+static void unwind_no_publish_callback(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	struct pvdma_range r = { GPA(3, 0), PAGE_SIZE };
+	struct pvdma_map_req req = {
+		.ranges = &r, .nr_ranges = 1, .dir = PVDMA_MAP_TO_DEVICE,
+		.max_segs = 1, .segs = f->segs,
+	};
+
+	KUNIT_ASSERT_EQ(test, pvdma_map(f->vm, f, &req, NULL), 0);
+	KUNIT_EXPECT_NOT_NULL(test, xa_load(&f->vm->handles, req.handle));
+	KUNIT_EXPECT_EQ(test, req.nr_segs, 1);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &req.handle, 1), 0);
+	expect_nothing_pinned(test, f);
+}
+
+static struct kunit_case pvdma_unwind_cases[] = {
+	KUNIT_CASE(unwind_every_pin_failure),
+	KUNIT_CASE(unwind_every_resolve_failure),
+	KUNIT_CASE(unwind_hole_mid_range),
+	KUNIT_CASE(unwind_publish_failure),
+	KUNIT_CASE(unwind_not_live_during_publish),
+	KUNIT_CASE(unwind_no_publish_callback),
+	{}
+};
+
+/* ---- pvdma_host_unmap --------------------------------------------------- */
+
+static void unmap_unknown_handle(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 bad[] = { 0, 1, 12345, U32_MAX };
+	unsigned int i;
+	long ret;
+
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		ret = pvdma_unmap(f->vm, f, &bad[i], 1);
+		KUNIT_EXPECT_EQ_MSG(test, ret, -PVDMA_ENOENT, "handle %llu", bad[i]);
+		pvdma_count_failure(f->vm, ret);
+	}
+	KUNIT_EXPECT_EQ(test, f->vm->counters.fail_handle, ARRAY_SIZE(bad));
+	KUNIT_EXPECT_EQ(test, f->vm->counters.unmaps, 0);
+	KUNIT_EXPECT_EQ(test, f->unpin_calls, 0);
+}
+
+static void unmap_twice(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h;
+
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(0, 0), 2 * PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, &h), 0);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), -PVDMA_ENOENT);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.unmaps, 1);
+	expect_nothing_pinned(test, f);
+}
+
+/* Handles are 32-bit: the upper half must not alias a live handle. */
+static void unmap_handle_above_u32(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h, alias;
+
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(0, 0), PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, &h), 0);
+	KUNIT_ASSERT_LE(test, h, U32_MAX);
+	alias = h | (1ULL << 32);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &alias, 1), -PVDMA_ENOENT);
+	alias = h | (1ULL << 63);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &alias, 1), -PVDMA_ENOENT);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 1);
+	KUNIT_EXPECT_NOT_NULL(test, xa_load(&f->vm->handles, h));
+}
+
+static void unmap_map_three(struct kunit *test, struct fake *f, u64 *h)
+{
+	unsigned int i;
+
+	for (i = 0; i < 3; i++)
+		KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(10 * i, 0), (i + 1) * PAGE_SIZE,
+						PVDMA_MAP_TO_DEVICE, &h[i]), 0);
+	KUNIT_ASSERT_EQ(test, f->live_pins, 6);
+}
+
+static void unmap_batch(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h[3];
+
+	unmap_map_three(test, f, h);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, h, 3), 0);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.unmaps, 3);
+	expect_nothing_pinned(test, f);
+}
+
+static void unmap_batch_bad_handle(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h[3], batch[4];
+
+	unmap_map_three(test, f, h);
+	batch[0] = h[0];
+	batch[1] = h[1];
+	batch[2] = 999;
+	batch[3] = h[2];
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, batch, 4), -PVDMA_ENOENT);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 6);
+	KUNIT_EXPECT_EQ(test, fake_pinned_vm(f), 6);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.live_handles, 3);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.unmaps, 0);
+	KUNIT_EXPECT_EQ(test, f->unpin_calls, 0);
+
+	/* The handles checked before the bad one are still usable. */
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, h, 3), 0);
+	expect_nothing_pinned(test, f);
+}
+
+static void unmap_batch_duplicate(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h[3], batch[3];
+
+	unmap_map_three(test, f, h);
+	batch[0] = h[1];
+	batch[1] = h[0];
+	batch[2] = h[1];
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, batch, 3), -KVM_EINVAL);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 6);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.live_handles, 3);
+	KUNIT_EXPECT_EQ(test, f->unpin_calls, 0);
+
+	/* No mark left behind: the same handles, once each, now work. */
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, batch, 2), 0);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 3);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h[2], 1), 0);
+	expect_nothing_pinned(test, f);
+}
+
+static void unmap_from_device_dirties(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	const struct pvdma_range r[] = {
+		{ GPA(3, 0x10), 3 * PAGE_SIZE },
+		{ GPA(GFN_SLOT1 + 2, 0), 1 },
+	};
+	unsigned long gfn;
+	u64 h;
+
+	KUNIT_ASSERT_EQ(test, fake_map(f, r, 2, PVDMA_MAP_FROM_DEVICE, 8, &h), 0);
+	KUNIT_EXPECT_EQ(test, f->mark_dirty_pages, 0);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
+	KUNIT_EXPECT_EQ(test, f->dirty_unpins, 5);
+	KUNIT_EXPECT_EQ(test, f->clean_unpins, 0);
+	KUNIT_EXPECT_EQ(test, f->mark_dirty_pages, 5);
+	KUNIT_EXPECT_EQ(test, bitmap_weight(f->dirty_gfns, FAKE_NR_GFNS), 5);
+	for (gfn = 3; gfn <= 6; gfn++)
+		KUNIT_EXPECT_TRUE(test, test_bit(gfn, f->dirty_gfns));
+	KUNIT_EXPECT_TRUE(test, test_bit(GFN_SLOT1 + 2, f->dirty_gfns));
+	expect_nothing_pinned(test, f);
+}
+
+static void unmap_to_device_clean(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h;
+
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(3, 0), 3 * PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, &h), 0);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
+	KUNIT_EXPECT_EQ(test, f->clean_unpins, 3);
+	KUNIT_EXPECT_EQ(test, f->dirty_unpins, 0);
+	KUNIT_EXPECT_EQ(test, f->mark_dirty_pages, 0);
+	KUNIT_EXPECT_TRUE(test, bitmap_empty(f->dirty_gfns, FAKE_NR_GFNS));
+}
+
+static void unmap_bidirectional_dirties(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h;
+
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(8, 0), 2 * PAGE_SIZE,
+					PVDMA_MAP_BIDIRECTIONAL, &h), 0);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
+	KUNIT_EXPECT_EQ(test, f->dirty_unpins, 2);
+	KUNIT_EXPECT_EQ(test, f->mark_dirty_pages, 2);
+	KUNIT_EXPECT_TRUE(test, test_bit(8, f->dirty_gfns));
+	KUNIT_EXPECT_TRUE(test, test_bit(9, f->dirty_gfns));
+}
+
+/* mark_dirty is optional. */
+static void unmap_without_dirty_log(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h;
+
+	fake_set_vm(test, f, &fake_backend_no_dirty_log, 4096, 64, 2048);
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(8, 0), 2 * PAGE_SIZE,
+					PVDMA_MAP_FROM_DEVICE, &h), 0);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
+	KUNIT_EXPECT_EQ(test, f->dirty_unpins, 2);
+	KUNIT_EXPECT_EQ(test, f->mark_dirty_pages, 0);
+	expect_nothing_pinned(test, f);
+}
+
+static struct kunit_case pvdma_unmap_cases[] = {
+	KUNIT_CASE(unmap_unknown_handle),
+	KUNIT_CASE(unmap_twice),
+	KUNIT_CASE(unmap_handle_above_u32),
+	KUNIT_CASE(unmap_batch),
+	KUNIT_CASE(unmap_batch_bad_handle),
+	KUNIT_CASE(unmap_batch_duplicate),
+	KUNIT_CASE(unmap_from_device_dirties),
+	KUNIT_CASE(unmap_to_device_clean),
+	KUNIT_CASE(unmap_bidirectional_dirties),
+	KUNIT_CASE(unmap_without_dirty_log),
+	{}
+};
+
+/* ---- pvdma_host_tracker: teardown, counters, footprint ------------------ */
+
+static void tracker_destroy_releases_all(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	int mm_count = atomic_read(&f->mm->mm_count);
+	unsigned int i;
+	u64 h;
+
+	for (i = 0; i < 6; i++)
+		KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(20 * i, 7), 3 * PAGE_SIZE,
+						i % 2 ? PVDMA_MAP_FROM_DEVICE :
+							PVDMA_MAP_TO_DEVICE,
+						&h), 0);
+	KUNIT_ASSERT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 20);
+	KUNIT_EXPECT_EQ(test, fake_pinned_vm(f), 20);
+	KUNIT_EXPECT_EQ(test, f->mark_dirty_pages, 4);
+
+	pvdma_vm_destroy(f->vm);
+	f->vm = NULL;
+	KUNIT_EXPECT_EQ(test, f->live_pins, 0);
+	KUNIT_EXPECT_EQ(test, fake_pinned_vm(f), 0);
+	/* Two device-writable mappings were left: dirtied, but not logged. */
+	KUNIT_EXPECT_EQ(test, f->dirty_unpins, 4 + 8);
+	KUNIT_EXPECT_EQ(test, f->clean_unpins, 12);
+	KUNIT_EXPECT_EQ(test, f->mark_dirty_pages, 4);
+	/* The tracker's mm reference is gone again. */
+	KUNIT_EXPECT_EQ(test, atomic_read(&f->mm->mm_count), mm_count - 1);
+}
+
+static void tracker_destroy_empty(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	int mm_count = atomic_read(&f->mm->mm_count);
+
+	pvdma_vm_destroy(NULL);
+	pvdma_vm_destroy(f->vm);
+	f->vm = NULL;
+	KUNIT_EXPECT_EQ(test, atomic_read(&f->mm->mm_count), mm_count - 1);
+	KUNIT_EXPECT_EQ(test, f->unpin_calls, 0);
+}
+
+static void tracker_counters(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	const struct pvdma_counters *c = &f->vm->counters;
+	u64 h[3];
+
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(0, 0), 5 * PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, &h[0]), 0);
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(0, 1), 5 * PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, &h[1]), 0);
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(GFN_HOLE, 0), 1,
+					PVDMA_MAP_TO_DEVICE, NULL), -KVM_EFAULT);
+	KUNIT_EXPECT_EQ(test, c->pinned_pages, 11);
+	KUNIT_EXPECT_EQ(test, c->live_handles, 2);
+	KUNIT_EXPECT_EQ(test, c->maps, 2);
+	KUNIT_EXPECT_EQ(test, c->unmaps, 0);
+
+	KUNIT_ASSERT_EQ(test, pvdma_unmap(f->vm, f, &h[1], 1), 0);
+	KUNIT_EXPECT_EQ(test, c->pinned_pages, 5);
+	KUNIT_EXPECT_EQ(test, c->live_handles, 1);
+	KUNIT_EXPECT_EQ(test, c->unmaps, 1);
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(0, 0), 1, PVDMA_MAP_TO_DEVICE,
+					&h[2]), 0);
+	KUNIT_EXPECT_EQ(test, c->maps, 3);
+	KUNIT_EXPECT_EQ(test, c->pinned_pages, 6);
+	KUNIT_EXPECT_EQ(test, fake_pinned_vm(f), 6);
+	/* The engine counts no failure itself: that is the caller's job. */
+	KUNIT_EXPECT_EQ(test, c->fail_fault, 0);
+}
+
+/* What the tracker spends per pinned page on a 2 MiB contiguous map. */
+static void tracker_footprint(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	size_t mapping, pages, total;
+	void *m;
+	u64 h;
+
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(0, 0), 512 * PAGE_SIZE,
+					PVDMA_MAP_FROM_DEVICE, &h), 0);
+	KUNIT_ASSERT_EQ(test, f->req.nr_segs, 1);
+	m = xa_load(&f->vm->handles, h);
+	KUNIT_ASSERT_NOT_NULL(test, m);
+	/* The mapping with its one range, and its array of page pointers. */
+	mapping = ksize(m);
+	pages = kmalloc_size_roundup(512 * sizeof(struct page *));
+	total = mapping + pages;
+	kunit_info(test, "512-page map: mapping %zu + pages %zu = %zu bytes, %zu.%03zu bytes/page\n",
+		   mapping, pages, total, total / 512,
+		   (total % 512) * 1000 / 512);
+	KUNIT_EXPECT_LE(test, total, 16 * 512);
+}
+
+static struct kunit_case pvdma_tracker_cases[] = {
+	KUNIT_CASE(tracker_destroy_releases_all),
+	KUNIT_CASE(tracker_destroy_empty),
+	KUNIT_CASE(tracker_counters),
+	KUNIT_CASE(tracker_footprint),
+	{}
+};
+
+#define PVDMA_HOST_SUITE(_name, _cases)					\
+	static struct kunit_suite _name##_suite = {			\
+		.name = #_name,						\
+		.init = pvdma_test_init,				\
+		.exit = pvdma_test_exit,				\
+		.test_cases = _cases,					\
+	}
+
+PVDMA_HOST_SUITE(pvdma_host_validate, pvdma_validate_cases);
+PVDMA_HOST_SUITE(pvdma_host_pin, pvdma_pin_cases);
+PVDMA_HOST_SUITE(pvdma_host_merge, pvdma_merge_cases);
+PVDMA_HOST_SUITE(pvdma_host_refcount, pvdma_refcount_cases);
+PVDMA_HOST_SUITE(pvdma_host_limits, pvdma_limits_cases);
+PVDMA_HOST_SUITE(pvdma_host_unwind, pvdma_unwind_cases);
+PVDMA_HOST_SUITE(pvdma_host_unmap, pvdma_unmap_cases);
+PVDMA_HOST_SUITE(pvdma_host_tracker, pvdma_tracker_cases);
+
+kunit_test_suites(&pvdma_host_validate_suite, &pvdma_host_pin_suite,
+		  &pvdma_host_merge_suite, &pvdma_host_refcount_suite,
+		  &pvdma_host_limits_suite, &pvdma_host_unwind_suite,
+		  &pvdma_host_unmap_suite, &pvdma_host_tracker_suite);
