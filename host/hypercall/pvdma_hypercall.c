@@ -23,6 +23,9 @@
 #include "pvdma_kvm.h"
 #include "../pin_sg/pvdma_pin_sg.h"
 
+#define CREATE_TRACE_POINTS
+#include "pvdma_trace.h"
+
 static bool pvdma_unsafe_all_vms;
 module_param(pvdma_unsafe_all_vms, bool, 0644);
 MODULE_PARM_DESC(pvdma_unsafe_all_vms,
@@ -143,6 +146,7 @@ static struct pvdma_vm *pvdma_kvm_vm_create(struct kvm *kvm)
  */
 static struct pvdma_vm *pvdma_kvm_vm(struct kvm *kvm)
 {
+	/* Pairs with the release in kvm_pvdma_enable_cap() and below. */
 	struct pvdma_vm *vm = smp_load_acquire(&kvm->arch.pvdma);
 	struct pvdma_vm *old;
 
@@ -255,9 +259,24 @@ static long pvdma_hc_map(struct kvm_vcpu *vcpu, struct pvdma_vm *vm,
 	}
 	req.ranges = ranges;
 	ret = pvdma_map(vm, &call, &req, pvdma_publish);
+	if (!ret)
+		trace_pvdma_map(vcpu, req.handle, req.nr_ranges, req.nr_segs,
+				req.dir);
 out_free:
 	kvfree(req.segs);
 	kfree(ranges);
+	return ret;
+}
+
+static long pvdma_hc_unmap(struct kvm_vcpu *vcpu, struct pvdma_vm *vm,
+			   const u64 *handles, unsigned int nr)
+{
+	long ret;
+
+	ret = pvdma_unmap(vm, &(struct pvdma_kvm_call){ .vcpu = vcpu },
+			  handles, nr);
+	if (!ret)
+		trace_pvdma_unmap(vcpu, handles[0], nr);
 	return ret;
 }
 
@@ -281,8 +300,7 @@ static long pvdma_hc_unmap_batch(struct kvm_vcpu *vcpu, struct pvdma_vm *vm,
 				nr * sizeof(*handles)))
 		ret = -KVM_EFAULT;
 	else
-		ret = pvdma_unmap(vm, &(struct pvdma_kvm_call){ .vcpu = vcpu },
-				  handles, nr);
+		ret = pvdma_hc_unmap(vcpu, vm, handles, nr);
 	kfree(handles);
 	return ret;
 }
@@ -329,8 +347,11 @@ unsigned long kvm_pvdma_hypercall(struct kvm_vcpu *vcpu, unsigned long nr,
 	if (!vm)
 		return -KVM_EPERM;
 
-	if (!op_64_bit)
-		nr = 0;
+	/* The ABI passes 64-bit GPAs in registers. */
+	if (!op_64_bit) {
+		ret = -KVM_EINVAL;
+		goto out;
+	}
 
 	switch (nr) {
 	case KVM_HC_PVDMA_PROBE:
@@ -339,23 +360,24 @@ unsigned long kvm_pvdma_hypercall(struct kvm_vcpu *vcpu, unsigned long nr,
 	case KVM_HC_PVDMA_MAP:
 		ret = pvdma_hc_map(vcpu, vm, a0, a1, a2, a3);
 		break;
-	case KVM_HC_PVDMA_UNMAP:
-		if (a1)
-			ret = -KVM_EINVAL;
-		else
-			ret = pvdma_unmap(vm, &(struct pvdma_kvm_call){ .vcpu = vcpu },
-					  (u64 *)&a0, 1);
+	case KVM_HC_PVDMA_UNMAP: {
+		u64 handle = a0;
+
+		ret = a1 ? -KVM_EINVAL : pvdma_hc_unmap(vcpu, vm, &handle, 1);
 		break;
+	}
 	case KVM_HC_PVDMA_UNMAP_BATCH:
 		ret = pvdma_hc_unmap_batch(vcpu, vm, a0, a1, a2);
 		break;
 	default:
-		/* Only 64-bit callers: the ABI passes 64-bit GPAs in registers. */
-		ret = -KVM_EINVAL;
+		ret = -KVM_ENOSYS;
 		break;
 	}
-	if (ret < 0)
+out:
+	if (ret < 0) {
 		pvdma_count_failure(vm, ret);
+		trace_pvdma_fail(vcpu, nr, ret);
+	}
 	pvdma_kvm_sync_stats(vcpu->kvm, vm);
 	return ret;
 }
@@ -387,10 +409,12 @@ int kvm_pvdma_enable_cap(struct kvm *kvm, struct kvm_enable_cap *cap)
 		ret = -EINVAL;
 	} else if (!kvm->arch.pvdma) {
 		vm = pvdma_kvm_vm_create(kvm);
-		if (vm)
+		if (vm) {
+			/* Publish the tracker only once it is initialised. */
 			smp_store_release(&kvm->arch.pvdma, vm);
-		else
+		} else {
 			ret = -ENOMEM;
+		}
 	}
 	mutex_unlock(&kvm->lock);
 	return ret;

@@ -25,16 +25,4 @@ unsigned long kvm_pvdma_hypercall(struct kvm_vcpu *vcpu, unsigned long nr,
 int kvm_pvdma_enable_cap(struct kvm *kvm, struct kvm_enable_cap *cap);
 void kvm_pvdma_destroy_vm(struct kvm *kvm);
 
-/* The per-VM binary stats (and so debugfs files) of PVDMA. */
-#define KVM_PVDMA_VM_STATS_DESC()				\
-	STATS_DESC_ICOUNTER(VM, pvdma_pinned_pages),		\
-	STATS_DESC_ICOUNTER(VM, pvdma_live_handles),		\
-	STATS_DESC_COUNTER(VM, pvdma_maps),			\
-	STATS_DESC_COUNTER(VM, pvdma_unmaps),			\
-	STATS_DESC_COUNTER(VM, pvdma_fail_invalid),		\
-	STATS_DESC_COUNTER(VM, pvdma_fail_fault),		\
-	STATS_DESC_COUNTER(VM, pvdma_fail_limit),		\
-	STATS_DESC_COUNTER(VM, pvdma_fail_nomem),		\
-	STATS_DESC_COUNTER(VM, pvdma_fail_handle)
-
 #endif /* _PVDMA_KVM_H */

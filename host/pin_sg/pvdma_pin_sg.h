@@ -95,7 +95,7 @@ struct pvdma_counters {
  * @counters:	statistics, protected by @lock.
  */
 struct pvdma_vm {
-	struct mutex lock;
+	struct mutex lock;	/* limits, counters, handle insert/remove */
 	struct xarray handles;
 	u32 next_handle;
 	struct mm_struct *mm;
