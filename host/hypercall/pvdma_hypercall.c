@@ -46,10 +46,14 @@ module_param(pvdma_max_map_pages, uint, 0444);
 MODULE_PARM_DESC(pvdma_max_map_pages,
 		 "Pages one PVDMA map may cover; bounds the work of one hypercall. (default: 8192, 32 MiB)");
 
-/* What one hypercall hands the pinning backend. */
+/*
+ * What one hypercall hands the pinning backend.  @no_cache is set by
+ * resolve when a range lies in a dirty-logged memslot.
+ */
 struct pvdma_kvm_call {
 	struct kvm_vcpu *vcpu;
 	u64 result_gpa;
+	bool no_cache;
 };
 
 static long pvdma_kvm_resolve(void *ctx, u64 gfn, unsigned long max,
@@ -66,6 +70,9 @@ static long pvdma_kvm_resolve(void *ctx, u64 gfn, unsigned long max,
 		return -KVM_EOPNOTSUPP;
 	if (write && (slot->flags & KVM_MEM_READONLY))
 		return -PVDMA_EACCES;
+	/* Device writes are logged at unmap, so the guest must not keep it. */
+	if (kvm_slot_dirty_track_enabled(slot))
+		call->no_cache = true;
 
 	*hva = __gfn_to_hva_memslot(slot, gfn);
 	return min_t(u64, max, slot->base_gfn + slot->npages - gfn);
@@ -200,6 +207,7 @@ static int pvdma_publish(void *ctx, const struct pvdma_map_req *req)
 		.handle = req->handle,
 		.nr_segs = req->nr_segs,
 		.max_segs = req->max_segs,
+		.flags = call->no_cache ? PVDMA_RESULT_NO_CACHE : 0,
 	};
 
 	if (kvm_vcpu_write_guest(call->vcpu,
@@ -305,6 +313,15 @@ static long pvdma_hc_unmap_batch(struct kvm_vcpu *vcpu, struct pvdma_vm *vm,
 	return ret;
 }
 
+static long pvdma_hc_set_shared(struct kvm_vcpu *vcpu, struct pvdma_vm *vm,
+				u64 gpa, u64 flags)
+{
+	if (flags || !PAGE_ALIGNED(gpa))
+		return -KVM_EINVAL;
+	return pvdma_set_shared(vm, &(struct pvdma_kvm_call){ .vcpu = vcpu },
+				gpa_to_gfn(gpa));
+}
+
 static void pvdma_kvm_sync_stats(struct kvm *kvm, struct pvdma_vm *vm)
 {
 	const struct pvdma_counters *c = &vm->counters;
@@ -369,6 +386,9 @@ unsigned long kvm_pvdma_hypercall(struct kvm_vcpu *vcpu, unsigned long nr,
 	case KVM_HC_PVDMA_UNMAP_BATCH:
 		ret = pvdma_hc_unmap_batch(vcpu, vm, a0, a1, a2);
 		break;
+	case KVM_HC_PVDMA_SET_SHARED:
+		ret = pvdma_hc_set_shared(vcpu, vm, a0, a1);
+		break;
 	default:
 		ret = -KVM_ENOSYS;
 		break;
@@ -431,4 +451,46 @@ void kvm_pvdma_destroy_vm(struct kvm *kvm)
 {
 	pvdma_vm_destroy(kvm->arch.pvdma);
 	kvm->arch.pvdma = NULL;
+}
+
+/**
+ * kvm_pvdma_memslot_changed - a memslot was deleted, moved or changed flags
+ * @kvm:	the VM.
+ * @change:	what happened to the memslot.
+ *
+ * Pins hold pages, not memslots: after such a change a guest-physical
+ * address may be backed by other memory than the pinned page the guest was
+ * told about, and turning on dirty logging means device writes must be
+ * logged at unmap.  Either way, translations the guest kept are stale.
+ *
+ * Context: the VMM's ioctl, with kvm->slots_lock held.
+ */
+void kvm_pvdma_memslot_changed(struct kvm *kvm, enum kvm_mr_change change)
+{
+	/* Pairs with the release in kvm_pvdma_enable_cap(). */
+	struct pvdma_vm *vm = smp_load_acquire(&kvm->arch.pvdma);
+
+	if (vm && change != KVM_MR_CREATE)
+		pvdma_bump_epoch(vm);
+}
+
+/**
+ * kvm_pvdma_gfn_range_invalidated - host memory of guest frames goes away
+ * @kvm:	the VM.
+ * @start:	first guest frame.
+ * @end:	one past the last guest frame.
+ *
+ * Called for every MMU-notifier invalidation (memory discarded, remapped
+ * or protected by the host).  Pinned pages stay, but the guest's frames will
+ * be backed by others.
+ *
+ * Context: under kvm->mmu_lock: must not sleep.
+ */
+void kvm_pvdma_gfn_range_invalidated(struct kvm *kvm, gfn_t start, gfn_t end)
+{
+	/* Pairs with the release in kvm_pvdma_enable_cap(). */
+	struct pvdma_vm *vm = smp_load_acquire(&kvm->arch.pvdma);
+
+	if (vm)
+		pvdma_invalidate_gfns(vm, start, end);
 }

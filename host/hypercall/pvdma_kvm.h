@@ -15,7 +15,7 @@
  */
 static inline bool kvm_pvdma_is_hypercall(unsigned long nr)
 {
-	return nr >= KVM_HC_PVDMA_PROBE && nr <= KVM_HC_PVDMA_UNMAP_BATCH;
+	return nr >= KVM_HC_PVDMA_PROBE && nr <= KVM_HC_PVDMA_SET_SHARED;
 }
 
 unsigned long kvm_pvdma_hypercall(struct kvm_vcpu *vcpu, unsigned long nr,
@@ -24,5 +24,7 @@ unsigned long kvm_pvdma_hypercall(struct kvm_vcpu *vcpu, unsigned long nr,
 				  int op_64_bit);
 int kvm_pvdma_enable_cap(struct kvm *kvm, struct kvm_enable_cap *cap);
 void kvm_pvdma_destroy_vm(struct kvm *kvm);
+void kvm_pvdma_memslot_changed(struct kvm *kvm, enum kvm_mr_change change);
+void kvm_pvdma_gfn_range_invalidated(struct kvm *kvm, gfn_t start, gfn_t end);
 
 #endif /* _PVDMA_KVM_H */

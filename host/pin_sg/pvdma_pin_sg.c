@@ -38,27 +38,32 @@
  * @nr_pages:	number of @pages.
  * @pages:	every pinned page, in range order: 8 bytes per page.
  * @dir:	direction flags of the map; decides dirtying on release.
- * @nr_ranges:	number of @ranges.
- * @ranges:	the guest ranges, kept to log dirty frames on unmap.
+ * @nr_gfns:	number of @gfns, one per guest range.
+ * @gfns:	the guest frames of each range, in &pvdma_vm.pinned_gfns while
+ *		the mapping is pinned; also what is logged dirty on unmap.
  */
 struct pvdma_mapping {
 	unsigned long nr_pages;
 	struct page **pages;
 	u32 dir;
-	unsigned int nr_ranges;
-	struct pvdma_range ranges[] __counted_by(nr_ranges);
+	unsigned int nr_gfns;
+	struct interval_tree_node gfns[] __counted_by(nr_gfns);
 };
 
-/* Index of the first and one past the last guest frame of @r. */
 static u64 pvdma_range_first_gfn(const struct pvdma_range *r)
 {
 	return r->gpa >> PAGE_SHIFT;
 }
 
-static unsigned long pvdma_range_pages(const struct pvdma_range *r)
+static u64 pvdma_range_last_gfn(const struct pvdma_range *r)
 {
 	/* gpa + len - 1 cannot overflow: pvdma_validate_ranges() checked it. */
-	return ((r->gpa + r->len - 1) >> PAGE_SHIFT) - (r->gpa >> PAGE_SHIFT) + 1;
+	return (r->gpa + r->len - 1) >> PAGE_SHIFT;
+}
+
+static unsigned long pvdma_range_pages(const struct pvdma_range *r)
+{
+	return pvdma_range_last_gfn(r) - pvdma_range_first_gfn(r) + 1;
 }
 
 /**
@@ -218,8 +223,8 @@ static long pvdma_build_segs(const struct pvdma_mapping *m,
 	unsigned long p = 0;
 	unsigned int i;
 
-	for (i = 0; i < m->nr_ranges; i++) {
-		const struct pvdma_range *r = &m->ranges[i];
+	for (i = 0; i < req->nr_ranges; i++) {
+		const struct pvdma_range *r = &req->ranges[i];
 		u64 off = offset_in_page(r->gpa);
 		u64 left = r->len;
 
@@ -248,6 +253,104 @@ static void pvdma_mapping_free(struct pvdma_mapping *m)
 {
 	kvfree(m->pages);
 	kfree(m);
+}
+
+/* Make the mapping's frames visible to invalidations, or hide them again. */
+static void pvdma_track_gfns(struct pvdma_vm *vm, struct pvdma_mapping *m,
+			     bool track)
+{
+	unsigned int i;
+
+	spin_lock(&vm->gfn_lock);
+	for (i = 0; i < m->nr_gfns; i++) {
+		if (track)
+			interval_tree_insert(&m->gfns[i], &vm->pinned_gfns);
+		else
+			interval_tree_remove(&m->gfns[i], &vm->pinned_gfns);
+	}
+	spin_unlock(&vm->gfn_lock);
+}
+
+static void __pvdma_bump_epoch(struct pvdma_vm *vm)
+{
+	lockdep_assert_held(&vm->gfn_lock);
+
+	/* Never 0: a guest reads 0 from a page the host never wrote. */
+	if (!++vm->epoch)
+		vm->epoch = 1;
+	if (vm->shared)
+		WRITE_ONCE(vm->shared->epoch, vm->epoch);
+}
+
+/**
+ * pvdma_bump_epoch - tell the guest its kept translations may be stale
+ * @vm:		the tracker.
+ *
+ * Context: any context that may take a spinlock.
+ */
+void pvdma_bump_epoch(struct pvdma_vm *vm)
+{
+	spin_lock(&vm->gfn_lock);
+	__pvdma_bump_epoch(vm);
+	spin_unlock(&vm->gfn_lock);
+}
+
+/**
+ * pvdma_invalidate_gfns - host memory behind guest frames is going away
+ * @vm:		the tracker.
+ * @start:	first guest frame.
+ * @end:	one past the last guest frame.
+ *
+ * The pins keep the old pages, but the guest's frames will be backed by
+ * others: bump the epoch if any pinned mapping covers a frame in the range.
+ *
+ * Context: any context that may take a spinlock; KVM calls it under its
+ * mmu_lock.
+ */
+void pvdma_invalidate_gfns(struct pvdma_vm *vm, u64 start, u64 end)
+{
+	if (start >= end)
+		return;
+	spin_lock(&vm->gfn_lock);
+	if (interval_tree_iter_first(&vm->pinned_gfns, start, end - 1))
+		__pvdma_bump_epoch(vm);
+	spin_unlock(&vm->gfn_lock);
+}
+
+/**
+ * pvdma_set_shared - pin the guest's status page and publish the epoch there
+ * @vm:		the tracker.
+ * @ctx:	passed to the backend.
+ * @gfn:	the guest frame of the page.
+ *
+ * Replaces (and unpins) a page registered earlier.  The page stays pinned
+ * until replaced or until the VM is destroyed.
+ *
+ * Return: 0 or a negative -KVM_E* / -PVDMA_E* code from the backend.
+ */
+long pvdma_set_shared(struct pvdma_vm *vm, void *ctx, u64 gfn)
+{
+	struct page *page, *old;
+	unsigned long hva;
+	long ret;
+
+	ret = vm->backend->resolve(ctx, gfn, 1, true, &hva);
+	if (ret < 0)
+		return ret;
+	ret = vm->backend->pin(ctx, hva, 1, true, &page);
+	if (ret != 1)
+		return ret < 0 ? ret : -PVDMA_EIO;
+
+	spin_lock(&vm->gfn_lock);
+	old = vm->shared_page;
+	vm->shared_page = page;
+	vm->shared = page_address(page);
+	__pvdma_bump_epoch(vm);
+	spin_unlock(&vm->gfn_lock);
+
+	if (old)
+		vm->backend->unpin(&old, 1, true);
+	return 0;
 }
 
 /**
@@ -280,11 +383,14 @@ long pvdma_map(struct pvdma_vm *vm, void *ctx, struct pvdma_map_req *req,
 	if (ret)
 		return ret;
 
-	m = kzalloc(struct_size(m, ranges, req->nr_ranges), GFP_KERNEL_ACCOUNT);
+	m = kzalloc(struct_size(m, gfns, req->nr_ranges), GFP_KERNEL_ACCOUNT);
 	if (!m)
 		return -PVDMA_ENOMEM;
-	m->nr_ranges = req->nr_ranges;
-	memcpy(m->ranges, req->ranges, flex_array_size(m, ranges, m->nr_ranges));
+	m->nr_gfns = req->nr_ranges;
+	for (i = 0; i < m->nr_gfns; i++) {
+		m->gfns[i].start = pvdma_range_first_gfn(&req->ranges[i]);
+		m->gfns[i].last = pvdma_range_last_gfn(&req->ranges[i]);
+	}
 	m->dir = req->dir;
 	m->nr_pages = nr_pages;
 	m->pages = kvmalloc_array(nr_pages, sizeof(*m->pages),
@@ -300,8 +406,8 @@ long pvdma_map(struct pvdma_vm *vm, void *ctx, struct pvdma_map_req *req,
 	if (ret)
 		goto out_free;
 
-	for (i = 0; i < m->nr_ranges; i++) {
-		ret = pvdma_pin_range(vm, ctx, &m->ranges[i], write,
+	for (i = 0; i < req->nr_ranges; i++) {
+		ret = pvdma_pin_range(vm, ctx, &req->ranges[i], write,
 				      m->pages + done);
 		if (ret < 0)
 			goto out_unpin;
@@ -311,13 +417,14 @@ long pvdma_map(struct pvdma_vm *vm, void *ctx, struct pvdma_map_req *req,
 	ret = pvdma_build_segs(m, req);
 	if (ret)
 		goto out_unpin;
+	pvdma_track_gfns(vm, m, true);
 
 	/* Reserve the handle first: it is not live until the guest knows it. */
 	ret = xa_alloc_cyclic(&vm->handles, &id, NULL, XA_LIMIT(1, U32_MAX),
 			      &vm->next_handle, GFP_KERNEL_ACCOUNT);
 	if (ret < 0) {
 		ret = ret == -ENOMEM ? -PVDMA_ENOMEM : -PVDMA_ENOSPC;
-		goto out_unpin;
+		goto out_untrack;
 	}
 	req->handle = id;
 
@@ -333,6 +440,8 @@ long pvdma_map(struct pvdma_vm *vm, void *ctx, struct pvdma_map_req *req,
 
 out_release:
 	xa_release(&vm->handles, id);
+out_untrack:
+	pvdma_track_gfns(vm, m, false);
 out_unpin:
 	if (done)
 		vm->backend->unpin(m->pages, done, false);
@@ -351,12 +460,13 @@ static void pvdma_release(struct pvdma_vm *vm, void *ctx,
 	bool dirty = m->dir & PVDMA_MAP_FROM_DEVICE;
 	unsigned int i;
 
+	pvdma_track_gfns(vm, m, false);
 	vm->backend->unpin(m->pages, m->nr_pages, dirty);
 	if (dirty && ctx && vm->backend->mark_dirty) {
-		for (i = 0; i < m->nr_ranges; i++)
-			vm->backend->mark_dirty(ctx,
-						pvdma_range_first_gfn(&m->ranges[i]),
-						pvdma_range_pages(&m->ranges[i]));
+		for (i = 0; i < m->nr_gfns; i++)
+			vm->backend->mark_dirty(ctx, m->gfns[i].start,
+						m->gfns[i].last -
+						m->gfns[i].start + 1);
 	}
 	pvdma_mapping_free(m);
 	cond_resched();
@@ -442,6 +552,8 @@ struct pvdma_vm *pvdma_vm_create(struct mm_struct *mm,
 
 	mutex_init(&vm->lock);
 	xa_init_flags(&vm->handles, XA_FLAGS_ALLOC1);
+	spin_lock_init(&vm->gfn_lock);
+	vm->pinned_gfns = RB_ROOT_CACHED;
 	mmgrab(mm);
 	vm->mm = mm;
 	vm->backend = backend;
@@ -474,6 +586,8 @@ void pvdma_vm_destroy(struct pvdma_vm *vm)
 		pvdma_release(vm, NULL, m);
 	}
 	WARN_ON_ONCE(vm->counters.pinned_pages || vm->counters.live_handles);
+	if (vm->shared_page)
+		vm->backend->unpin(&vm->shared_page, 1, true);
 	xa_destroy(&vm->handles);
 	mmdrop(vm->mm);
 	mutex_destroy(&vm->lock);

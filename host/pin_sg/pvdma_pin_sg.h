@@ -12,8 +12,10 @@
 #ifndef _PVDMA_PIN_SG_H
 #define _PVDMA_PIN_SG_H
 
+#include <linux/interval_tree.h>
 #include <linux/mm_types.h>
 #include <linux/mutex.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/xarray.h>
 #include <linux/pvdma.h>
@@ -87,6 +89,14 @@ struct pvdma_counters {
  * @handles:	live mappings, indexed by handle.
  * @next_handle: cyclic allocation cursor, so a stale handle is unlikely to
  *		name a new mapping.
+ * @gfn_lock:	protects @pinned_gfns, @epoch and @shared; a spinlock because
+ *		invalidations arrive under KVM's mmu_lock.
+ * @pinned_gfns: interval tree of the guest frames of every live mapping, so
+ *		an invalidation of host memory finds pinned frames in O(log n).
+ * @epoch:	translation epoch, see &struct pvdma_shared.
+ * @shared:	the guest's status page, or NULL; mapped through the direct
+ *		map of @shared_page.
+ * @shared_page: the pinned page behind @shared.
  * @mm:		the VMM's mm, charged in pinned_vm for every pinned page.
  *		Held with mmgrab() because the VM may be destroyed from a
  *		task other than the VMM.
@@ -98,6 +108,11 @@ struct pvdma_vm {
 	struct mutex lock;	/* limits, counters, handle insert/remove */
 	struct xarray handles;
 	u32 next_handle;
+	spinlock_t gfn_lock;
+	struct rb_root_cached pinned_gfns;
+	u64 epoch;
+	struct pvdma_shared *shared;
+	struct page *shared_page;
 	struct mm_struct *mm;
 	const struct pvdma_pin_backend *backend;
 	struct pvdma_limits limits;
@@ -137,5 +152,8 @@ long pvdma_map(struct pvdma_vm *vm, void *ctx, struct pvdma_map_req *req,
 long pvdma_unmap(struct pvdma_vm *vm, void *ctx, const u64 *handles,
 		 unsigned int nr);
 void pvdma_count_failure(struct pvdma_vm *vm, long err);
+long pvdma_set_shared(struct pvdma_vm *vm, void *ctx, u64 gfn);
+void pvdma_bump_epoch(struct pvdma_vm *vm);
+void pvdma_invalidate_gfns(struct pvdma_vm *vm, u64 start, u64 end);
 
 #endif /* _PVDMA_PIN_SG_H */

@@ -47,6 +47,7 @@
 #define RESULT_GPA	0x20000ULL	/* result, up to 16 KiB + 16 */
 #define HANDLES_GPA	0x30000ULL	/* batch unmap handles */
 #define INFO_GPA	0x31000ULL
+#define SHARED_GPA	0x32000ULL	/* struct pvdma_shared */
 #define DATA_GPA	0x100000ULL	/* data pages to map */
 
 #define RO_SLOT		1
@@ -562,6 +563,54 @@ static void test_probe(struct vm *vm)
 		   -KVM_EFAULT, "probe-outside-memslots-efault");
 }
 
+static uint64_t epoch(struct vm *vm)
+{
+	return ((volatile struct pvdma_shared *)(vm->mem + SHARED_GPA))->epoch;
+}
+
+/* The status page: the host says when kept translations may be stale. */
+static void test_epoch(struct vm *vm)
+{
+	uint64_t e0, h;
+
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, SHARED_GPA + 8, 0, 0, 0),
+		   -KVM_EINVAL, "set-shared-misaligned-einval");
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, SHARED_GPA, 1, 0, 0),
+		   -KVM_EINVAL, "set-shared-flags-einval");
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, 0x7f000000, 0, 0, 0),
+		   -KVM_EFAULT, "set-shared-outside-memslots-efault");
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, RO_GPA, 0, 0, 0),
+		   -PVDMA_EACCES, "set-shared-readonly-slot-eacces");
+	memset(vm->mem + SHARED_GPA, 0, 8);
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, SHARED_GPA, 0, 0, 0), 0,
+		   "set-shared");
+	e0 = epoch(vm);
+	check(e0 != 0, "set-shared-publishes-epoch", "epoch %llu",
+	      (unsigned long long)e0);
+
+	if (map1(vm, DATA_GPA + 40 * PAGE, PAGE, PVDMA_MAP_FROM_DEVICE))
+		die("epoch setup map");
+	h = result(vm)->handle;
+	check(result(vm)->flags == 0, "map-plain-slot-cacheable", "flags %#x",
+	      result(vm)->flags);
+	/*
+	 * Host memory that nothing pinned goes away: nothing is stale.  Take
+	 * a page 4 MiB away, outside any transparent huge page holding the
+	 * pinned one (splitting that huge page would invalidate all of it).
+	 */
+	madvise(vm->mem + DATA_GPA + 1024 * PAGE, PAGE, MADV_DONTNEED);
+	check(epoch(vm) == e0, "discard-unpinned-keeps-epoch",
+	      "epoch %llu -> %llu", (unsigned long long)e0,
+	      (unsigned long long)epoch(vm));
+	/* The page behind a pinned frame goes away: the guest must know. */
+	madvise(vm->mem + DATA_GPA + 40 * PAGE, PAGE, MADV_DONTNEED);
+	check(epoch(vm) != e0, "discard-pinned-bumps-epoch", "epoch stayed %llu",
+	      (unsigned long long)e0);
+	unmap(vm, h);
+	memset(vm->mem + DATA_GPA + 40 * PAGE, 0x5a, PAGE);
+	memset(vm->mem + DATA_GPA + 1024 * PAGE, 0x5a, PAGE);
+}
+
 static void test_map_translates(struct vm *vm)
 {
 	long long pins0 = foll_pins();
@@ -784,6 +833,7 @@ static void test_dirty_and_slots(struct vm *vm)
 	uint8_t bitmap[DIRTY_SIZE / PAGE / 8];
 	struct kvm_dirty_log log = { .slot = DIRTY_SLOT, .dirty_bitmap = bitmap };
 	long long pins0 = foll_pins();
+	uint64_t e0;
 	int64_t r;
 
 	ioctl(vm->fd, KVM_GET_DIRTY_LOG, &log);		/* clear */
@@ -798,6 +848,13 @@ static void test_dirty_and_slots(struct vm *vm)
 	      "bitmap %#x", bitmap[0]);
 	check(!(bitmap[0] & (1 << 6)), "to-device-unmap-leaves-clean",
 	      "bitmap %#x", bitmap[0]);
+	r = map1(vm, DIRTY_GPA, PAGE, PVDMA_MAP_TO_DEVICE);
+	check(r == 0 && result(vm)->flags == PVDMA_RESULT_NO_CACHE,
+	      "map-dirty-logged-slot-no-cache", "r=%lld flags %#x",
+	      (long long)r, result(vm)->flags);
+	if (!r)
+		unmap(vm, result(vm)->handle);
+	e0 = epoch(vm);
 
 	/* Pins outlive their memslot; unmap still releases them. */
 	r = map1(vm, DEL_GPA, 4 * PAGE, PVDMA_MAP_FROM_DEVICE);
@@ -806,6 +863,8 @@ static void test_dirty_and_slots(struct vm *vm)
 		   "unmap-after-memslot-deleted");
 	check(foll_pins() == pins0, "memslot-delete-leaks-nothing",
 	      "vmstat delta %lld", foll_pins() - pins0);
+	check(epoch(vm) != e0, "memslot-delete-bumps-epoch",
+	      "epoch stayed %llu", (unsigned long long)e0);
 	EXPECT_RET(map1(vm, DEL_GPA, PAGE, 1), -KVM_EFAULT,
 		   "map-deleted-memslot-efault");
 }
@@ -839,6 +898,7 @@ int main(int argc, char **argv)
 		add_slot(&vm, MMIO_SLOT, MMIO_GPA, PAGE, bar, 0);
 	}
 	test_probe(&vm);
+	test_epoch(&vm);
 	test_map_translates(&vm);
 	test_map_errors(&vm);
 	test_batch(&vm);

@@ -94,6 +94,21 @@
 #define KVM_HC_PVDMA_UNMAP_BATCH	(KVM_HC_PVDMA_BASE + 3)
 
 /**
+ * define KVM_HC_PVDMA_SET_SHARED - register the page the host writes status to
+ *
+ * a0: GPA of a &struct pvdma_shared, page aligned.
+ * a1: flags, must be 0.
+ *
+ * The host pins the page for the life of the VM (a second call replaces the
+ * first page), sets &pvdma_shared.epoch to a non-zero value and from then on
+ * increments it whenever a translation it returned may have gone stale (see
+ * &struct pvdma_shared).  A guest that keeps translations after unmap (a pin
+ * cache) must register one.  Returns 0, -%KVM_EINVAL for a misaligned page,
+ * -%KVM_EFAULT or -%PVDMA_EACCES if the page is not writable guest RAM.
+ */
+#define KVM_HC_PVDMA_SET_SHARED		(KVM_HC_PVDMA_BASE + 4)
+
+/**
  * define KVM_CAP_PVDMA - per-VM opt-in, enabled with KVM_ENABLE_CAP
  *
  * args[0] must be 0.  Only a caller with CAP_SYS_ADMIN may enable it, and
@@ -226,17 +241,47 @@ struct pvdma_seg {
 };
 
 /**
+ * define PVDMA_RESULT_NO_CACHE - do not keep this mapping after use
+ *
+ * Set in &pvdma_map_result.flags when a range lies in a memslot with dirty
+ * logging enabled: the host marks device-written pages dirty at unmap, so the
+ * guest must unmap as soon as the device is done instead of caching the
+ * mapping.
+ */
+#define PVDMA_RESULT_NO_CACHE		(1U << 0)
+
+/**
  * struct pvdma_map_result - output of %KVM_HC_PVDMA_MAP
  * @handle:	out: names the mapping for unmap; never 0.
  * @nr_segs:	out: number of valid entries in @segs.
  * @max_segs:	in: capacity of @segs, 1..%PVDMA_MAX_SEGS.
+ * @flags:	out: %PVDMA_RESULT_NO_CACHE or 0.
  * @segs:	out: the host-physical segments.
  */
 struct pvdma_map_result {
 	__u64 handle;
 	__u32 nr_segs;
-	__u32 max_segs;
+	__u16 max_segs;
+	__u16 flags;
 	struct pvdma_seg segs[];
+};
+
+/**
+ * struct pvdma_shared - status the host writes for the guest, without exits
+ * @epoch:	the translation epoch.  The host increments it whenever a
+ *		guest-physical address it translated earlier may now be backed
+ *		by different host memory: a memslot was deleted, moved or had
+ *		its flags changed (dirty logging switched on, for instance), or
+ *		host memory behind a pinned range was invalidated (discarded,
+ *		remapped or protected by the host).  Pinned pages are never
+ *		migrated, so the epoch does not move for that.  A guest must
+ *		stop using every translation it kept from an older epoch, and
+ *		unmap it, before mapping anew.
+ *
+ * The rest of the page is reserved.
+ */
+struct pvdma_shared {
+	__u64 epoch;
 };
 
 #endif /* _UAPI_LINUX_PVDMA_H */
