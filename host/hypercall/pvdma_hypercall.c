@@ -41,10 +41,13 @@ module_param(pvdma_max_handles, ulong, 0644);
 MODULE_PARM_DESC(pvdma_max_handles,
 		 "Live PVDMA mappings one VM may hold, like VFIO's dma_entry_limit; read when the VM is opted in. (default: 65535)");
 
+/* The tracker's page array of one map must stay well below INT_MAX bytes. */
+#define PVDMA_MAP_PAGES_CEILING	(1U << 20)
+
 static unsigned int pvdma_max_map_pages = 8192;
 module_param(pvdma_max_map_pages, uint, 0444);
 MODULE_PARM_DESC(pvdma_max_map_pages,
-		 "Pages one PVDMA map may cover; bounds the work of one hypercall. (default: 8192, 32 MiB)");
+		 "Pages one PVDMA map may cover, 1..1048576; bounds the work of one hypercall. (default: 8192, 32 MiB)");
 
 /*
  * What one hypercall hands the pinning backend.  @no_cache is set by
@@ -140,7 +143,8 @@ static struct pvdma_vm *pvdma_kvm_vm_create(struct kvm *kvm)
 	struct pvdma_limits limits = {
 		.max_pinned_pages = READ_ONCE(pvdma_max_pinned_pages),
 		.max_handles = READ_ONCE(pvdma_max_handles),
-		.max_map_pages = pvdma_max_map_pages,
+		.max_map_pages = clamp(pvdma_max_map_pages, 1U,
+				       PVDMA_MAP_PAGES_CEILING),
 	};
 
 	return pvdma_vm_create(kvm->mm, &pvdma_kvm_backend, &limits);

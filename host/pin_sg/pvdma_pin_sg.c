@@ -73,7 +73,7 @@ static unsigned long pvdma_range_pages(const struct pvdma_range *r)
  * @max_pages:	most pages the ranges may cover together.
  * @nr_pages:	out: pages the ranges cover.
  *
- * Return: 0, -%KVM_EINVAL for a zero-length or overflowing range, or
+ * Return: 0, -%KVM_EINVAL for no ranges or a zero-length or overflowing range, or
  * -%KVM_E2BIG if the ranges cover more than @max_pages pages.
  */
 long pvdma_validate_ranges(const struct pvdma_range *ranges,
@@ -84,6 +84,8 @@ long pvdma_validate_ranges(const struct pvdma_range *ranges,
 	unsigned int i;
 	u64 end;
 
+	if (!nr_ranges)
+		return -KVM_EINVAL;
 	for (i = 0; i < nr_ranges; i++) {
 		if (!ranges[i].len ||
 		    check_add_overflow(ranges[i].gpa, ranges[i].len - 1, &end))
@@ -335,8 +337,8 @@ long pvdma_set_shared(struct pvdma_vm *vm, void *ctx, u64 gfn)
 	long ret;
 
 	ret = vm->backend->resolve(ctx, gfn, 1, true, &hva);
-	if (ret < 0)
-		return ret;
+	if (ret <= 0)
+		return ret ? ret : -KVM_EFAULT;
 	ret = vm->backend->pin(ctx, hva, 1, true, &page);
 	if (ret != 1)
 		return ret < 0 ? ret : -PVDMA_EIO;
@@ -520,14 +522,23 @@ long pvdma_unmap(struct pvdma_vm *vm, void *ctx, const u64 *handles,
 
 	for (i = 0; i < nr; i++) {
 		found[i] = xa_erase(&vm->handles, handles[i]);
-		pvdma_uncharge(vm, found[i]->nr_pages);
 		vm->counters.unmaps++;
 	}
 	mutex_unlock(&vm->lock);
 
-	/* Unpin outside the lock: other vCPUs keep mapping meanwhile. */
-	for (i = 0; i < nr; i++)
+	/*
+	 * Unpin outside the lock, so other vCPUs keep mapping meanwhile, and
+	 * only then give the charge back: until a page is really unpinned it
+	 * must count against the limits.
+	 */
+	for (i = 0; i < nr; i++) {
+		unsigned long nr_pages = found[i]->nr_pages;
+
 		pvdma_release(vm, ctx, found[i]);
+		mutex_lock(&vm->lock);
+		pvdma_uncharge(vm, nr_pages);
+		mutex_unlock(&vm->lock);
+	}
 	kvfree(found);
 	return 0;
 }

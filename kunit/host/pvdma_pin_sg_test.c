@@ -17,6 +17,7 @@
  */
 
 #include <kunit/test.h>
+#include <kunit/test-bug.h>
 #include <linux/bitmap.h>
 #include <linux/capability.h>
 #include <linux/cred.h>
@@ -28,6 +29,8 @@
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/xarray.h>
+
+#include <asm/io.h>
 
 #include "pvdma_pin_sg.h"
 
@@ -1208,7 +1211,7 @@ static void limits_map_pages(struct kunit *test)
 struct memlock_state {
 	const struct cred *old_cred;
 	struct cred *cred;
-	rlim_t old_rlim;
+	unsigned long old_rlim;
 };
 
 /* Run as a VMM without CAP_IPC_LOCK whose RLIMIT_MEMLOCK is @pages pages. */
@@ -1760,6 +1763,151 @@ static struct kunit_case pvdma_tracker_cases[] = {
 	{}
 };
 
+/* ---- pvdma_host_epoch: invalidations and the guest's status page -------- */
+
+static void epoch_invalidate_pinned(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	const struct pvdma_range r[] = {
+		{ GPA(10, 0), 3 * PAGE_SIZE },
+		{ GPA(100, 9), 1 },
+	};
+	u64 h, e;
+
+	KUNIT_ASSERT_EQ(test, fake_map(f, r, 2, PVDMA_MAP_TO_DEVICE, 4, &h), 0);
+	e = f->vm->epoch;
+	/* Frames 10..12 and 100 are pinned; end is exclusive. */
+	pvdma_invalidate_gfns(f->vm, 13, 100);
+	pvdma_invalidate_gfns(f->vm, 0, 10);
+	pvdma_invalidate_gfns(f->vm, 101, 1ULL << 40);
+	pvdma_invalidate_gfns(f->vm, 12, 12);
+	KUNIT_EXPECT_EQ(test, f->vm->epoch, e);
+	pvdma_invalidate_gfns(f->vm, 12, 13);
+	KUNIT_EXPECT_EQ(test, f->vm->epoch, e + 1);
+	pvdma_invalidate_gfns(f->vm, 0, 11);
+	KUNIT_EXPECT_EQ(test, f->vm->epoch, e + 2);
+	pvdma_invalidate_gfns(f->vm, 100, 101);
+	KUNIT_EXPECT_EQ(test, f->vm->epoch, e + 3);
+
+	/* Unpinned frames do not concern the guest any more. */
+	KUNIT_ASSERT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
+	pvdma_invalidate_gfns(f->vm, 0, 1ULL << 40);
+	KUNIT_EXPECT_EQ(test, f->vm->epoch, e + 3);
+}
+
+/* A map that failed leaves no frame behind for invalidations to find. */
+static void epoch_failed_map_untracked(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	const struct pvdma_range r = { GPA(30, 0), 2 * PAGE_SIZE };
+	u64 e = f->vm->epoch;
+
+	f->publish_err = -KVM_EFAULT;
+	KUNIT_EXPECT_EQ(test, fake_map1(f, GPA(20, 0), 2 * PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, NULL), -KVM_EFAULT);
+	f->publish_err = 0;
+	fake_layout_reverse(f);
+	KUNIT_EXPECT_EQ(test, fake_map(f, &r, 1, PVDMA_MAP_TO_DEVICE, 1, NULL),
+			-KVM_E2BIG);
+	expect_nothing_pinned(test, f);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.maps, 0);
+	pvdma_invalidate_gfns(f->vm, 0, FAKE_NR_GFNS);
+	KUNIT_EXPECT_EQ(test, f->vm->epoch, e);
+	KUNIT_EXPECT_TRUE(test, RB_EMPTY_ROOT(&f->vm->pinned_gfns.rb_root));
+}
+
+static void epoch_never_zero(struct kunit *test)
+{
+	struct fake *f = test->priv;
+
+	pvdma_bump_epoch(f->vm);
+	KUNIT_EXPECT_NE(test, f->vm->epoch, 0);
+	f->vm->epoch = U64_MAX;
+	pvdma_bump_epoch(f->vm);
+	KUNIT_EXPECT_EQ(test, f->vm->epoch, 1);
+}
+
+static u64 shared_epoch(struct fake *f, u64 gfn)
+{
+	const struct pvdma_shared *sh = page_address(fake_page(f, gfn));
+
+	return READ_ONCE(sh->epoch);
+}
+
+static void shared_page_tracks_epoch(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h;
+
+	KUNIT_ASSERT_EQ(test, pvdma_set_shared(f->vm, f, 7), 0);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 1);
+	KUNIT_EXPECT_EQ(test, f->write_pins, 1);
+	KUNIT_EXPECT_NE(test, shared_epoch(f, 7), 0);
+	KUNIT_EXPECT_EQ(test, shared_epoch(f, 7), f->vm->epoch);
+
+	pvdma_bump_epoch(f->vm);
+	KUNIT_EXPECT_EQ(test, shared_epoch(f, 7), f->vm->epoch);
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(40, 0), 1, PVDMA_MAP_TO_DEVICE,
+					&h), 0);
+	pvdma_invalidate_gfns(f->vm, 40, 41);
+	KUNIT_EXPECT_EQ(test, shared_epoch(f, 7), f->vm->epoch);
+
+	/* A new page replaces the old one, which is released dirty. */
+	KUNIT_ASSERT_EQ(test, pvdma_set_shared(f->vm, f, 8), 0);
+	KUNIT_EXPECT_EQ(test, f->pins[f->host_idx[7]], 0);
+	KUNIT_EXPECT_EQ(test, f->pins[f->host_idx[8]], 1);
+	KUNIT_EXPECT_EQ(test, f->dirty_unpins, 1);
+	KUNIT_EXPECT_EQ(test, shared_epoch(f, 8), f->vm->epoch);
+
+	/* The mapping and the status page both go with the VM. */
+	pvdma_vm_destroy(f->vm);
+	f->vm = NULL;
+	KUNIT_EXPECT_EQ(test, f->live_pins, 0);
+	KUNIT_EXPECT_EQ(test, f->dirty_unpins, 2);
+}
+
+static void shared_page_refused(struct kunit *test)
+{
+	struct fake *f = test->priv;
+
+	KUNIT_EXPECT_EQ(test, pvdma_set_shared(f->vm, f, GFN_RO), -PVDMA_EACCES);
+	KUNIT_EXPECT_EQ(test, pvdma_set_shared(f->vm, f, GFN_HOLE),
+			-KVM_EFAULT);
+	KUNIT_EXPECT_EQ(test, pvdma_set_shared(f->vm, f, GFN_PRIVATE),
+			-KVM_EOPNOTSUPP);
+	f->fail_pin_at = 1;
+	f->pin_err = -PVDMA_ENOMEM;
+	KUNIT_EXPECT_EQ(test, pvdma_set_shared(f->vm, f, 7), -PVDMA_ENOMEM);
+	f->fail_pin_at = 2;
+	f->pin_err = 0;
+	KUNIT_EXPECT_EQ(test, pvdma_set_shared(f->vm, f, 7), -PVDMA_EIO);
+	KUNIT_EXPECT_NULL(test, f->vm->shared_page);
+	expect_nothing_pinned(test, f);
+}
+
+/* A resolve answering "no frame" must not be followed by a pin. */
+static void shared_page_resolve_none(struct kunit *test)
+{
+	struct fake *f = test->priv;
+
+	f->fail_resolve_at = 1;
+	f->resolve_err = 0;
+	KUNIT_EXPECT_EQ(test, pvdma_set_shared(f->vm, f, 7), -KVM_EFAULT);
+	KUNIT_EXPECT_EQ(test, f->pin_calls, 0);
+	KUNIT_EXPECT_NULL(test, f->vm->shared_page);
+	expect_nothing_pinned(test, f);
+}
+
+static struct kunit_case pvdma_epoch_cases[] = {
+	KUNIT_CASE(epoch_invalidate_pinned),
+	KUNIT_CASE(epoch_failed_map_untracked),
+	KUNIT_CASE(epoch_never_zero),
+	KUNIT_CASE(shared_page_tracks_epoch),
+	KUNIT_CASE(shared_page_refused),
+	KUNIT_CASE(shared_page_resolve_none),
+	{}
+};
+
 #define PVDMA_HOST_SUITE(_name, _cases)					\
 	static struct kunit_suite _name##_suite = {			\
 		.name = #_name,						\
@@ -1776,8 +1924,10 @@ PVDMA_HOST_SUITE(pvdma_host_limits, pvdma_limits_cases);
 PVDMA_HOST_SUITE(pvdma_host_unwind, pvdma_unwind_cases);
 PVDMA_HOST_SUITE(pvdma_host_unmap, pvdma_unmap_cases);
 PVDMA_HOST_SUITE(pvdma_host_tracker, pvdma_tracker_cases);
+PVDMA_HOST_SUITE(pvdma_host_epoch, pvdma_epoch_cases);
 
 kunit_test_suites(&pvdma_host_validate_suite, &pvdma_host_pin_suite,
 		  &pvdma_host_merge_suite, &pvdma_host_refcount_suite,
 		  &pvdma_host_limits_suite, &pvdma_host_unwind_suite,
-		  &pvdma_host_unmap_suite, &pvdma_host_tracker_suite);
+		  &pvdma_host_unmap_suite, &pvdma_host_tracker_suite,
+		  &pvdma_host_epoch_suite);
