@@ -3,7 +3,8 @@
 # PVDMA: paravirtual DMA for KVM guests with directly assigned devices on
 # hosts without an IOMMU.  One entry point for everything:
 #
-#   make            build the patched KVM modules and the guest modules
+#   make            build the patched KVM modules, the guest modules and
+#                   the L2 kernel with the guest layer built in
 #   make demo       install what is missing, build, run the nested rig
 #   make e2e        the end-to-end test in the nested rig
 #   make test       every test; ends with "N passed, M failed"
@@ -30,6 +31,7 @@ host: deps
 
 guest: deps
 	@$(S)/build-guest.sh
+	@$(S)/build-l2-kernel.sh
 
 demo: all
 	@$(S)/rig/e2e.sh

@@ -26,6 +26,8 @@ KUNIT_TIMEOUT=${KUNIT_TIMEOUT:-900}
 
 # Where our files go in the kernel tree.
 PV=arch/x86/kvm/pvdma
+GV=drivers/virt/pvdma
+GK=drivers/virt/pvdma_kunit
 SYNC=(-rc --delete --exclude='*.o' --exclude='.*.cmd' --exclude='*.ko'
       --exclude='*.mod*')
 
@@ -50,6 +52,8 @@ mapfile -t files < <({
 	sed -n 's#^+++ b/\([^[:space:]]*\).*#\1#p' "$REPO"/host/kvm-patch/*.patch
 	echo arch/x86/kvm/Kconfig
 	echo arch/x86/kvm/Makefile
+	echo drivers/virt/Kconfig
+	echo drivers/virt/Makefile
 } | sort -u)
 rm -rf "$STAGE"
 mkdir -p "$STAGE"
@@ -76,6 +80,20 @@ echo "source \"$PV/kunit/Kconfig\"" >> "$STAGE/arch/x86/kvm/Kconfig"
 		echo "CFLAGS_$o += -I \$(srctree)/$PV/pin_sg -I \$(srctree)/$PV/hypercall"
 	done
 } >> "$STAGE/arch/x86/kvm/Makefile"
+
+# Wire the guest in: pvdma itself in drivers/virt/pvdma/ (its Kbuild serves
+# in-tree builds too) and its suites in drivers/virt/pvdma_kunit/.
+# The Kconfig lines go inside "if VIRT_DRIVERS": drivers/Makefile enters
+# drivers/virt/ only with it.
+sed -i "/^endif/i # PVDMA guest, added by scripts/kunit.sh.\\
+source \"$GV/Kconfig\"\\
+source \"$GK/Kconfig\"" "$STAGE/drivers/virt/Kconfig"
+{
+	echo
+	echo "# PVDMA guest, added by scripts/kunit.sh."
+	echo "obj-\$(CONFIG_PVDMA_GUEST) += pvdma/"
+	echo "obj-\$(CONFIG_PVDMA_GUEST_KUNIT_TEST) += pvdma_kunit/"
+} >> "$STAGE/drivers/virt/Makefile"
 printf '%s\n' "${files[@]}" > "$patched"
 
 # rsync writes changed files anew (temporary file and rename): the hard
@@ -87,6 +105,9 @@ rsync "${SYNC[@]}" "$REPO/host/hypercall/" "$T/$PV/hypercall/"
 rsync "${SYNC[@]}" "$REPO/host/pin_sg/" "$T/$PV/pin_sg/"
 rsync "${SYNC[@]}" "$REPO/kunit/host/" "$T/$PV/kunit/host/"
 rsync -c "$REPO/kunit/Kconfig" "$T/$PV/kunit/Kconfig"
+mkdir -p "$T/$GV" "$T/$GK"
+rsync "${SYNC[@]}" "$REPO/guest/pvdma_ops/" "$T/$GV/"
+rsync "${SYNC[@]}" "$REPO/kunit/guest/" "$T/$GK/"
 
 step "building and running the KUnit kernel (build dir $B)"
 mkdir -p "$B"
@@ -103,11 +124,14 @@ echo "kunit.py exited with status $rc after $(($(date +%s) - start)) s"
 
 # Count from kunit.py's JSON: per suite, then in total.  A crashed test
 # counts as failed, and so does a run that produced no results at all.
-python3 - "$JSON" "$rc" <<'EOF'
+# Kernel splats fail the run too: lockdep and WARN_ON do not fail a test
+# case by themselves (KASAN and KFENCE reports do).
+python3 - "$JSON" "$rc" "$B/test.log" <<'EOF'
 import json
+import re
 import sys
 
-path, rc = sys.argv[1], int(sys.argv[2])
+path, rc, log = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 passed = failed = skipped = 0
 
 
@@ -136,6 +160,17 @@ try:
         walk(json.load(fp), 0)
 except (OSError, ValueError) as e:
     print(f'kunit: no results from kunit.py ({e})')
+splat = re.compile(r'(WARNING:|BUG:|UBSAN:|Kernel panic|INFO: task .* blocked)')
+try:
+    with open(log, errors='replace') as fp:
+        splats = [line.rstrip() for line in fp if splat.search(line)]
+except OSError:
+    splats = []
+if splats:
+    print(f'kunit: {len(splats)} kernel splat(s) in {log}, counted as a failure:')
+    for line in splats[:10]:
+        print('  ' + line)
+    failed += 1
 if rc != 0 and failed == 0:
     failed = 1
 if passed + failed == 0:

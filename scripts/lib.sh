@@ -34,3 +34,20 @@ KCC="ccache gcc-12"
 
 step() { printf '==> %s\n' "$*"; }
 die() { printf 'pvdma: error: %s\n' "$*" >&2; exit 1; }
+
+# pvdma_sync_guest TREE STAGE: put the guest layer into a kernel tree made by
+# `cp -al` from $KSRC, at drivers/virt/pvdma/ with the ABI header, and wire
+# it into drivers/virt/{Kconfig,Makefile}.  Wired files are built from
+# pristine copies in STAGE and synced in with rsync, which writes new files:
+# the hard links into $KSRC are broken, never written through.
+pvdma_sync_guest() {
+	local tree=$1 stage=$2/drivers/virt
+	rm -rf "$stage" && mkdir -p "$stage"
+	cp "$KSRC/drivers/virt/Kconfig" "$KSRC/drivers/virt/Makefile" "$stage/"
+	sed -i 's#^source "drivers/virt/coco/Kconfig"#&\nsource "drivers/virt/pvdma/Kconfig"#' "$stage/Kconfig"
+	echo 'obj-$(CONFIG_PVDMA_GUEST)	+= pvdma/' >> "$stage/Makefile"
+	rsync -rc "$stage/" "$tree/drivers/virt/"
+	mkdir -p "$tree/drivers/virt/pvdma" "$tree/include/uapi/linux"
+	rsync -c "$REPO/include/uapi/linux/pvdma.h" "$tree/include/uapi/linux/pvdma.h"
+	rsync -rc --delete "$REPO/guest/pvdma_ops/" "$tree/drivers/virt/pvdma/"
+}

@@ -41,6 +41,7 @@ run_suite() {
 }
 
 summary=()
+run_suite kunit "$REPO/scripts/kunit.sh"
 run_suite "e2e host-abi" "$REPO/scripts/rig/e2e.sh"
 
 echo

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Internal interface between the two halves of pvdma.ko: pvdma_main.c
- * (host probe, device attach, debugfs) and pvdma_ops.c (the dma_map_ops).
+ * Internal interface between the parts of pvdma: pvdma_main.c (host probe,
+ * attach policy, parameters, debugfs), pvdma_ops.c (the dma_map_ops) and
+ * pvdma_bounce.c (the pinned bounce pool).
  */
 #ifndef _PVDMA_INTERNAL_H
 #define _PVDMA_INTERNAL_H
@@ -10,6 +11,7 @@
 #include <linux/dma-map-ops.h>
 #include <linux/hashtable.h>
 #include <linux/list.h>
+#include <linux/mutex.h>
 #include <linux/pvdma.h>
 #include <linux/spinlock.h>
 
@@ -31,28 +33,82 @@
 #define PVDMA_HASH_BITS		10
 
 /**
- * struct pvdma_stats - per-device counters, shown in debugfs
- * @maps:		successful map operations.
- * @unmaps:		successful unmap operations.
- * @hypercalls:		MAP and UNMAP hypercalls issued.
- * @live_mappings:	mappings currently pinned on the host.
- * @failures:		failed map or unmap operations.
+ * struct pvdma_host_ops - how pvdma reaches the host
+ * @probe:	%KVM_HC_PVDMA_PROBE with the GPA of a &struct pvdma_info.
+ * @map:	%KVM_HC_PVDMA_MAP: GPA of the ranges, their number, GPA of the
+ *		result, direction flags.
+ * @unmap:	%KVM_HC_PVDMA_UNMAP of one handle.
+ * @unmap_batch: %KVM_HC_PVDMA_UNMAP_BATCH: GPA of a handle array, its length.
+ *
+ * Each returns what the hypercall returns: 0 or a negative -KVM_E* or
+ * -PVDMA_E* code.  The real implementation issues the hypercalls; the KUnit
+ * suites substitute a fake host here, so every path above this seam runs
+ * unchanged under test.  Descriptors are passed by guest-physical address,
+ * exactly as the host sees them.
  */
-struct pvdma_stats {
-	atomic64_t maps;
-	atomic64_t unmaps;
-	atomic64_t hypercalls;
-	atomic64_t live_mappings;
-	atomic64_t failures;
+struct pvdma_host_ops {
+	long (*probe)(phys_addr_t info);
+	long (*map)(phys_addr_t ranges, u32 nr, phys_addr_t result, u32 dir);
+	long (*unmap)(u64 handle);
+	long (*unmap_batch)(phys_addr_t handles, u32 nr);
 };
+
+extern const struct pvdma_host_ops *pvdma_host;
+
+/**
+ * enum pvdma_stat - per-device counters, one debugfs file each
+ * @PVDMA_STAT_MAPS:		successful map operations, translated or bounced.
+ * @PVDMA_STAT_UNMAPS:		successful unmap operations.
+ * @PVDMA_STAT_HYPERCALLS:	MAP and UNMAP hypercalls issued.
+ * @PVDMA_STAT_LIVE:		mappings live now, translated or bounced.
+ * @PVDMA_STAT_BOUNCED_MAPS:	mappings served from the bounce pool.
+ * @PVDMA_STAT_BOUNCED_BYTES:	bytes of those mappings.
+ * @PVDMA_STAT_FAILURES:	operations that failed for the driver.
+ * @PVDMA_STAT_HOST_REFUSED:	host refused to pin (limit, host memory).
+ * @PVDMA_STAT_NOT_CONTIGUOUS:	host frames not contiguous where one segment
+ *				is needed, or more segments than entries.
+ * @PVDMA_STAT_BEYOND_MASK:	a host address beyond the device's DMA mask.
+ * @PVDMA_STAT_LONG_LIST:	a scatterlist longer than the host's max_ranges.
+ * @PVDMA_STAT_NO_BOUNCE_SPACE:	a fallback found no room in the bounce pool.
+ * @PVDMA_STAT_HOST_ERROR:	any other error from the host (bad address...).
+ * @PVDMA_STAT_NOMEM:		no guest memory for bookkeeping.
+ * @PVDMA_STAT_BAD_UNMAP:	unmap or free of an address pvdma never mapped.
+ * @PVDMA_STAT_RESOURCE:	map_resource refused (MMIO cannot be pinned).
+ * @PVDMA_NR_STATS:		number of counters.
+ *
+ * The causes from @PVDMA_STAT_HOST_REFUSED to @PVDMA_STAT_LONG_LIST count
+ * translations that could not serve a mapping; the mapping was then bounced
+ * unless @PVDMA_STAT_NO_BOUNCE_SPACE counted too.
+ */
+enum pvdma_stat {
+	PVDMA_STAT_MAPS,
+	PVDMA_STAT_UNMAPS,
+	PVDMA_STAT_HYPERCALLS,
+	PVDMA_STAT_LIVE,
+	PVDMA_STAT_BOUNCED_MAPS,
+	PVDMA_STAT_BOUNCED_BYTES,
+	PVDMA_STAT_FAILURES,
+	PVDMA_STAT_HOST_REFUSED,
+	PVDMA_STAT_NOT_CONTIGUOUS,
+	PVDMA_STAT_BEYOND_MASK,
+	PVDMA_STAT_LONG_LIST,
+	PVDMA_STAT_NO_BOUNCE_SPACE,
+	PVDMA_STAT_HOST_ERROR,
+	PVDMA_STAT_NOMEM,
+	PVDMA_STAT_BAD_UNMAP,
+	PVDMA_STAT_RESOURCE,
+	PVDMA_NR_STATS
+};
+
+extern const char *const pvdma_stat_names[PVDMA_NR_STATS];
 
 /**
  * struct pvdma_dev - a device whose DMA pvdma translates
  * @dev:	the device; pvdma holds a reference while attached.
  * @node:	entry in the RCU list of attached devices.
  * @lock:	protects @maps; taken from IRQ context.
- * @maps:	live mappings, struct pvdma_map keyed by DMA address.
- * @stats:	counters.
+ * @maps:	live translated mappings, struct pvdma_map keyed by DMA address.
+ * @stats:	counters, indexed by &enum pvdma_stat.
  * @debugfs:	this device's debugfs directory.
  */
 struct pvdma_dev {
@@ -60,14 +116,33 @@ struct pvdma_dev {
 	struct list_head node;
 	spinlock_t lock;	/* protects @maps */
 	DECLARE_HASHTABLE(maps, PVDMA_HASH_BITS);
-	struct pvdma_stats stats;
+	atomic64_t stats[PVDMA_NR_STATS];
 	struct dentry *debugfs;
 };
 
+static inline void pvdma_stat_add(struct pvdma_dev *pd, enum pvdma_stat s,
+				  s64 n)
+{
+	atomic64_add(n, &pd->stats[s]);
+}
+
+static inline void pvdma_stat_inc(struct pvdma_dev *pd, enum pvdma_stat s)
+{
+	atomic64_inc(&pd->stats[s]);
+}
+
+static inline s64 pvdma_stat_read(struct pvdma_dev *pd, enum pvdma_stat s)
+{
+	return atomic64_read(&pd->stats[s]);
+}
+
 extern struct pvdma_info pvdma_limits;
 extern const struct dma_map_ops pvdma_dma_ops;
+extern struct mutex pvdma_mutex;
 
 struct pvdma_dev *pvdma_find(struct device *dev);
+int pvdma_dev_add(struct device *dev);
+int pvdma_dev_del(struct pvdma_dev *pd);
 const char *pvdma_strerror(long err);
 int pvdma_bufs_init(void);
 void pvdma_bufs_exit(void);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * PVDMA dma_map_ops: translate guest-physical buffers to host-physical
- * segments by hypercall.
+ * segments by hypercall, and bounce what translation cannot serve.
  *
  * Every map pins the buffer on the host with one KVM_HC_PVDMA_MAP (one per
  * scatterlist, not per entry) and hands the device the host-physical
@@ -9,19 +9,22 @@
  * KVM_HC_PVDMA_UNMAP.  The device only gives back DMA addresses, so each
  * mapping's host handle is kept in a per-device table keyed by DMA address.
  *
- * v0 has no bounce pool: a mapping the host cannot serve as the caller needs
- * it (limit reached, not host-contiguous where one segment is needed, beyond
- * the device's DMA mask) fails with DMA_MAPPING_ERROR.  Those failure points
- * are where a later version bounces instead.
+ * When translation cannot serve a mapping as the caller needs it - the host
+ * refuses (limit reached, out of memory), the host frames are not contiguous
+ * where one segment is needed, a scatterlist would need more entries than
+ * it has or is longer than the host takes in one call, or a host address is
+ * beyond the device's DMA mask - the buffer is bounced through the pool of
+ * pvdma_bounce.c, which was pinned once at start: no hypercall.  Coherent
+ * allocations are then served from the pool itself.  Any other host error
+ * (a bad address) fails the mapping: bouncing would hide a bug.
  *
  * x86 is cache-coherent and translated buffers are the caller's own pages,
- * so nothing is ever copied and the sync operations have nothing to do.
+ * so syncs copy only for bounced buffers.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/gfp.h>
-#include <linux/kvm_para.h>
 #include <linux/minmax.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -29,7 +32,11 @@
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 
+#include "pvdma_bounce.h"
 #include "pvdma_internal.h"
+
+#define CREATE_TRACE_POINTS
+#include "pvdma_trace.h"
 
 /*
  * The MAP descriptors handed to the host.  The host reads and writes them by
@@ -111,7 +118,7 @@ int pvdma_bufs_init(void)
 }
 
 /**
- * struct pvdma_map - one live host mapping
+ * struct pvdma_map - one live translated mapping
  * @node:	entry in &pvdma_dev.maps.
  * @addr:	DMA address the device was given (first segment).
  * @size:	size the caller mapped; with @addr, what unmap passes back.
@@ -145,14 +152,51 @@ static bool pvdma_capable(struct device *dev, u64 addr, u64 len, u64 mask)
 	       end <= min_not_zero(mask, dev->bus_dma_limit);
 }
 
+/* What a failed KVM_HC_PVDMA_MAP means for the mapping. */
+static enum pvdma_stat pvdma_cause(long ret)
+{
+	switch (ret) {
+	case -PVDMA_ENOSPC:
+	case -PVDMA_ENOMEM:
+		return PVDMA_STAT_HOST_REFUSED;
+	case -KVM_E2BIG:
+		return PVDMA_STAT_NOT_CONTIGUOUS;
+	default:
+		return PVDMA_STAT_HOST_ERROR;
+	}
+}
+
+/* Translation could not serve the mapping, but the pool may. */
+static bool pvdma_may_bounce(enum pvdma_stat cause)
+{
+	return cause == PVDMA_STAT_HOST_REFUSED ||
+	       cause == PVDMA_STAT_NOT_CONTIGUOUS ||
+	       cause == PVDMA_STAT_BEYOND_MASK ||
+	       cause == PVDMA_STAT_LONG_LIST;
+}
+
+/*
+ * Count and trace why a mapping was not translated.  Only host errors are
+ * logged: the other causes are served by the pool, or logged by it.
+ */
+static void pvdma_fail(struct pvdma_dev *pd, enum pvdma_stat cause,
+		       phys_addr_t phys, size_t size, long err)
+{
+	pvdma_stat_inc(pd, cause);
+	trace_pvdma_guest_fail(pd->dev, phys, size, pvdma_stat_names[cause], err);
+	if (cause == PVDMA_STAT_HOST_ERROR)
+		dev_err_ratelimited(pd->dev, "pvdma: KVM_HC_PVDMA_MAP of %zu bytes failed: %s (%ld)\n",
+				    size, pvdma_strerror(err), err);
+}
+
 static void pvdma_hc_unmap(struct pvdma_dev *pd, u64 handle)
 {
 	long ret;
 
-	atomic64_inc(&pd->stats.hypercalls);
-	ret = kvm_hypercall2(KVM_HC_PVDMA_UNMAP, handle, 0);
+	pvdma_stat_inc(pd, PVDMA_STAT_HYPERCALLS);
+	ret = pvdma_host->unmap(handle);
 	if (ret) {
-		atomic64_inc(&pd->stats.failures);
+		pvdma_stat_inc(pd, PVDMA_STAT_HOST_ERROR);
 		dev_err_ratelimited(pd->dev,
 				    "pvdma: KVM_HC_PVDMA_UNMAP failed: %s (%ld)\n",
 				    pvdma_strerror(ret), ret);
@@ -172,18 +216,12 @@ static long pvdma_hc_map(struct pvdma_dev *pd, struct pvdma_buf *buf,
 	long ret;
 
 	res->max_segs = max_segs;
-	atomic64_inc(&pd->stats.hypercalls);
-	ret = kvm_hypercall4(KVM_HC_PVDMA_MAP, virt_to_phys(buf->ranges), nr,
-			     virt_to_phys(res), pvdma_dir(dir));
+	pvdma_stat_inc(pd, PVDMA_STAT_HYPERCALLS);
+	ret = pvdma_host->map(virt_to_phys(buf->ranges), nr, virt_to_phys(res),
+			      pvdma_dir(dir));
 	if (!ret && WARN_ON_ONCE(!res->nr_segs || res->nr_segs > max_segs)) {
 		pvdma_hc_unmap(pd, res->handle);
 		ret = -EPROTO;
-	}
-	if (ret) {
-		atomic64_inc(&pd->stats.failures);
-		dev_err_ratelimited(pd->dev,
-				    "pvdma: KVM_HC_PVDMA_MAP of %u range(s) failed: %s (%ld)\n",
-				    nr, pvdma_strerror(ret), ret);
 	}
 	return ret;
 }
@@ -197,16 +235,38 @@ static void pvdma_track(struct pvdma_dev *pd, struct pvdma_map *map)
 	spin_lock_irqsave(&pd->lock, flags);
 	hash_add(pd->maps, &map->node, map->addr);
 	spin_unlock_irqrestore(&pd->lock, flags);
-	atomic64_inc(&pd->stats.maps);
-	atomic64_inc(&pd->stats.live_mappings);
+	pvdma_stat_inc(pd, PVDMA_STAT_MAPS);
+	pvdma_stat_inc(pd, PVDMA_STAT_LIVE);
+}
+
+/* A mapping served by the pool: counted and pinning the module the same. */
+static void pvdma_bounced(struct pvdma_dev *pd, phys_addr_t phys, size_t size,
+			  enum dma_data_direction dir)
+{
+	__module_get(THIS_MODULE);
+	pvdma_stat_inc(pd, PVDMA_STAT_MAPS);
+	pvdma_stat_inc(pd, PVDMA_STAT_LIVE);
+	pvdma_stat_inc(pd, PVDMA_STAT_BOUNCED_MAPS);
+	pvdma_stat_add(pd, PVDMA_STAT_BOUNCED_BYTES, size);
+	trace_pvdma_guest_bounce(pd->dev, phys, size, dir);
+}
+
+static void pvdma_untrack(struct pvdma_dev *pd, size_t size,
+			  enum dma_data_direction dir, bool bounced)
+{
+	pvdma_stat_inc(pd, PVDMA_STAT_UNMAPS);
+	pvdma_stat_add(pd, PVDMA_STAT_LIVE, -1);
+	trace_pvdma_guest_unmap(pd->dev, size, dir, bounced);
+	module_put(THIS_MODULE);
 }
 
 /*
- * Release the mapping the device knows as @addr/@size.  The same buffer may
- * be mapped twice (same address and size); each mapping has its own host
- * handle, so releasing either one is correct.
+ * Release the translated mapping the device knows as @addr/@size.  The same
+ * buffer may be mapped twice (same address and size); each mapping has its
+ * own host handle, so releasing either one is correct.
  */
-static bool pvdma_unmap(struct pvdma_dev *pd, dma_addr_t addr, size_t size)
+static bool pvdma_unmap(struct pvdma_dev *pd, dma_addr_t addr, size_t size,
+			enum dma_data_direction dir)
 {
 	struct pvdma_map *map, *found = NULL;
 	unsigned long flags;
@@ -222,18 +282,31 @@ static bool pvdma_unmap(struct pvdma_dev *pd, dma_addr_t addr, size_t size)
 	spin_unlock_irqrestore(&pd->lock, flags);
 
 	if (!found) {
-		atomic64_inc(&pd->stats.failures);
-		dev_WARN_ONCE(pd->dev, 1,
-			      "pvdma: unmap of unknown DMA address %pad size %zu\n",
-			      &addr, size);
+		/* A driver bug; fail_bad_unmap counts it for debugging. */
+		pvdma_stat_inc(pd, PVDMA_STAT_BAD_UNMAP);
+		dev_err_ratelimited(pd->dev,
+				    "pvdma: unmap of %zu bytes pvdma never mapped; nothing released\n",
+				    size);
 		return false;
 	}
 
 	pvdma_hc_unmap(pd, found->handle);
 	kfree(found);
-	atomic64_inc(&pd->stats.unmaps);
-	atomic64_dec(&pd->stats.live_mappings);
-	module_put(THIS_MODULE);
+	pvdma_untrack(pd, size, dir, false);
+	return true;
+}
+
+/* Release a single-address mapping, translated or bounced. */
+static bool pvdma_release(struct pvdma_dev *pd, dma_addr_t addr, size_t size,
+			  enum dma_data_direction dir, unsigned long attrs)
+{
+	if (!pvdma_bounce_is(addr))
+		return pvdma_unmap(pd, addr, size, dir);
+	if (!pvdma_bounce_unmap(pd->dev, addr, size, dir, attrs)) {
+		pvdma_stat_inc(pd, PVDMA_STAT_BAD_UNMAP);
+		return false;
+	}
+	pvdma_untrack(pd, size, dir, true);
 	return true;
 }
 
@@ -247,12 +320,13 @@ static struct pvdma_dev *pvdma_dev_of(struct device *dev)
 }
 
 /*
- * Map one physically contiguous guest buffer that the device must see as
- * one segment.  @gfp is for bookkeeping only; GFP_ATOMIC from map paths.
+ * Translate one physically contiguous guest buffer that the device must see
+ * as one segment.  Return its DMA address, or DMA_MAPPING_ERROR with
+ * *@cause saying why not.  @gfp is for bookkeeping only.
  */
-static dma_addr_t pvdma_map_single(struct pvdma_dev *pd, phys_addr_t phys,
-				   size_t size, enum dma_data_direction dir,
-				   u64 mask, gfp_t gfp)
+static dma_addr_t pvdma_translate(struct pvdma_dev *pd, phys_addr_t phys,
+				  size_t size, enum dma_data_direction dir,
+				  u64 mask, gfp_t gfp, enum pvdma_stat *cause)
 {
 	struct pvdma_map *map;
 	struct pvdma_buf *buf;
@@ -262,7 +336,8 @@ static dma_addr_t pvdma_map_single(struct pvdma_dev *pd, phys_addr_t phys,
 
 	map = kmalloc(sizeof(*map), gfp);
 	if (!map) {
-		atomic64_inc(&pd->stats.failures);
+		*cause = PVDMA_STAT_NOMEM;
+		pvdma_fail(pd, *cause, phys, size, -ENOMEM);
 		return DMA_MAPPING_ERROR;
 	}
 
@@ -270,22 +345,22 @@ static dma_addr_t pvdma_map_single(struct pvdma_dev *pd, phys_addr_t phys,
 	buf = this_cpu_ptr(&pvdma_bufs);
 	buf->ranges[0].gpa = phys;
 	buf->ranges[0].len = size;
-	/* One segment or nothing: v0 cannot bounce a discontiguous buffer. */
+	/* One segment or nothing: the host refuses what the device can't use. */
 	ret = pvdma_hc_map(pd, buf, 1, 1, dir);
 	if (!ret) {
 		map->handle = buf->result->handle;
 		seg = buf->result->segs[0];
 	}
 	local_irq_restore(flags);
-	if (ret)
+	if (ret) {
+		*cause = pvdma_cause(ret);
+		pvdma_fail(pd, *cause, phys, size, ret);
 		goto err_free;
+	}
 
 	if (!pvdma_capable(pd->dev, seg.addr, seg.len, mask)) {
-		/* A later version bounces here. */
-		atomic64_inc(&pd->stats.failures);
-		dev_err_ratelimited(pd->dev,
-				    "pvdma: host memory of a %zu byte buffer is beyond the DMA mask %#llx\n",
-				    size, mask);
+		*cause = PVDMA_STAT_BEYOND_MASK;
+		pvdma_fail(pd, *cause, phys, size, 0);
 		pvdma_hc_unmap(pd, map->handle);
 		goto err_free;
 	}
@@ -293,6 +368,7 @@ static dma_addr_t pvdma_map_single(struct pvdma_dev *pd, phys_addr_t phys,
 	map->addr = seg.addr;
 	map->size = size;
 	pvdma_track(pd, map);
+	trace_pvdma_guest_map(pd->dev, phys, size, dir, 1);
 	return map->addr;
 
 err_free:
@@ -300,9 +376,33 @@ err_free:
 	return DMA_MAPPING_ERROR;
 }
 
+/* Translate a streaming buffer, or bounce it if translation can't serve. */
+static dma_addr_t pvdma_map_single(struct pvdma_dev *pd, phys_addr_t phys,
+				   size_t size, enum dma_data_direction dir,
+				   u64 mask)
+{
+	enum pvdma_stat cause;
+	dma_addr_t addr;
+
+	addr = pvdma_translate(pd, phys, size, dir, mask, GFP_ATOMIC, &cause);
+	if (addr != DMA_MAPPING_ERROR)
+		return addr;
+
+	if (pvdma_may_bounce(cause)) {
+		addr = pvdma_bounce_map(pd->dev, phys, size, mask);
+		if (addr != DMA_MAPPING_ERROR) {
+			pvdma_bounced(pd, phys, size, dir);
+			return addr;
+		}
+		pvdma_fail(pd, PVDMA_STAT_NO_BOUNCE_SPACE, phys, size, 0);
+	}
+	pvdma_stat_inc(pd, PVDMA_STAT_FAILURES);
+	return DMA_MAPPING_ERROR;
+}
+
 /*
  * map_page: the device owns the buffer from here until unmap_page.  The host
- * pins the pages for as long.
+ * pins the pages for as long, or the pool holds a copy.
  */
 static dma_addr_t pvdma_map_page(struct device *dev, struct page *page,
 				 unsigned long offset, size_t size,
@@ -313,17 +413,20 @@ static dma_addr_t pvdma_map_page(struct device *dev, struct page *page,
 	if (!pd)
 		return DMA_MAPPING_ERROR;
 	return pvdma_map_single(pd, page_to_phys(page) + offset, size, dir,
-				*dev->dma_mask, GFP_ATOMIC);
+				*dev->dma_mask);
 }
 
-/* unmap_page: ownership returns to the CPU; the host unpins. */
+/*
+ * unmap_page: ownership returns to the CPU.  The host unpins, or what the
+ * device wrote to the pool is copied back.
+ */
 static void pvdma_unmap_page(struct device *dev, dma_addr_t addr, size_t size,
 			     enum dma_data_direction dir, unsigned long attrs)
 {
 	struct pvdma_dev *pd = pvdma_dev_of(dev);
 
 	if (pd)
-		pvdma_unmap(pd, addr, size);
+		pvdma_release(pd, addr, size, dir, attrs);
 }
 
 static int pvdma_sg_errno(long ret)
@@ -361,7 +464,6 @@ static int pvdma_fill_sg(struct device *dev, struct scatterlist *sgl,
 		u64 addr = res->segs[i].addr;
 		u64 len = res->segs[i].len;
 
-		/* A later version bounces here. */
 		if (!pvdma_capable(dev, addr, len, mask))
 			return -EIO;
 
@@ -396,16 +498,14 @@ static size_t pvdma_sg_size(struct scatterlist *sgl, int nents)
 }
 
 /*
- * map_sg: the device owns every entry until unmap_sg.  One hypercall maps
- * the whole list; the host merges contiguous frames, so fewer DMA segments
- * than entries may come back.  The mapping is keyed by the first segment's
- * DMA address and the list's total length, which unmap_sg can recompute.
+ * Translate a whole list with one hypercall.  Return the number of DMA
+ * segments, or a negative errno with *@cause saying why not.
  */
-static int pvdma_map_sg(struct device *dev, struct scatterlist *sgl,
-			int nents, enum dma_data_direction dir,
-			unsigned long attrs)
+static int pvdma_translate_sg(struct pvdma_dev *pd, struct scatterlist *sgl,
+			      int nents, enum dma_data_direction dir, u64 mask,
+			      enum pvdma_stat *cause)
 {
-	struct pvdma_dev *pd = pvdma_dev_of(dev);
+	size_t size = pvdma_sg_size(sgl, nents);
 	struct pvdma_map *map;
 	struct scatterlist *sg;
 	struct pvdma_buf *buf;
@@ -413,20 +513,10 @@ static int pvdma_map_sg(struct device *dev, struct scatterlist *sgl,
 	int count, i;
 	long ret;
 
-	if (!pd)
-		return -EIO;
-	/* v0 maps a list in one call; splitting it needs several handles. */
-	if (nents > pvdma_limits.max_ranges) {
-		atomic64_inc(&pd->stats.failures);
-		dev_err_ratelimited(dev,
-				    "pvdma: scatterlist of %d entries exceeds the host limit of %u\n",
-				    nents, pvdma_limits.max_ranges);
-		return -EINVAL;
-	}
-
 	map = kmalloc(sizeof(*map), GFP_ATOMIC);
 	if (!map) {
-		atomic64_inc(&pd->stats.failures);
+		*cause = PVDMA_STAT_NOMEM;
+		pvdma_fail(pd, *cause, sg_phys(sgl), size, -ENOMEM);
 		return -ENOMEM;
 	}
 
@@ -443,27 +533,27 @@ static int pvdma_map_sg(struct device *dev, struct scatterlist *sgl,
 			   min_t(u32, nents, pvdma_limits.max_segs), dir);
 	if (!ret) {
 		map->handle = buf->result->handle;
-		count = pvdma_fill_sg(dev, sgl, nents, buf->result,
-				      *dev->dma_mask);
+		count = pvdma_fill_sg(pd->dev, sgl, nents, buf->result, mask);
 	}
 	local_irq_restore(flags);
 	if (ret) {
+		*cause = pvdma_cause(ret);
+		pvdma_fail(pd, *cause, sg_phys(sgl), size, ret);
 		count = pvdma_sg_errno(ret);
 		goto err_free;
 	}
 	if (count < 0) {
-		atomic64_inc(&pd->stats.failures);
-		dev_err_ratelimited(dev,
-				    "pvdma: scatterlist of %d entries: %s\n", nents,
-				    count == -EIO ? "host memory beyond the DMA mask" :
-				    "too many segments after splitting to the device's limits");
+		*cause = count == -EIO ? PVDMA_STAT_BEYOND_MASK :
+					 PVDMA_STAT_NOT_CONTIGUOUS;
+		pvdma_fail(pd, *cause, sg_phys(sgl), size, 0);
 		pvdma_hc_unmap(pd, map->handle);
 		goto err_reset;
 	}
 
 	map->addr = sg_dma_address(sgl);
-	map->size = pvdma_sg_size(sgl, nents);
+	map->size = size;
 	pvdma_track(pd, map);
+	trace_pvdma_guest_map(pd->dev, sg_phys(sgl), size, dir, count);
 	return count;
 
 err_reset:
@@ -474,23 +564,115 @@ err_free:
 	return count;
 }
 
-/* unmap_sg: the CPU owns the entries again; @nents is the original count. */
+/*
+ * Bounce every entry of a list on its own, as swiotlb does: one DMA
+ * segment per entry.  All or nothing.
+ */
+static int pvdma_bounce_sg(struct pvdma_dev *pd, struct scatterlist *sgl,
+			   int nents, enum dma_data_direction dir, u64 mask)
+{
+	struct scatterlist *sg, *done;
+	size_t size = 0;
+	int i, j;
+
+	for_each_sg(sgl, sg, nents, i) {
+		sg_dma_address(sg) = pvdma_bounce_map(pd->dev, sg_phys(sg),
+						      sg->length, mask);
+		if (sg_dma_address(sg) == DMA_MAPPING_ERROR)
+			goto err_unwind;
+		sg_dma_len(sg) = sg->length;
+		size += sg->length;
+	}
+	pvdma_bounced(pd, sg_phys(sgl), size, dir);
+	return nents;
+
+err_unwind:
+	pvdma_fail(pd, PVDMA_STAT_NO_BOUNCE_SPACE, sg_phys(sg), sg->length, 0);
+	/* The device never saw these: release them without copying back. */
+	for_each_sg(sgl, done, i, j)
+		pvdma_bounce_unmap(pd->dev, sg_dma_address(done),
+				   sg_dma_len(done), dir,
+				   DMA_ATTR_SKIP_CPU_SYNC);
+	sg_dma_address(sgl) = DMA_MAPPING_ERROR;
+	sg_dma_len(sgl) = 0;
+	return -ENOMEM;
+}
+
+/*
+ * map_sg: the device owns every entry until unmap_sg.  One hypercall maps
+ * the whole list; the host merges contiguous frames, so fewer DMA segments
+ * than entries may come back.  The mapping is keyed by the first segment's
+ * DMA address and the list's total length, which unmap_sg can recompute.
+ * A list longer than the host takes in one call is bounced rather than
+ * split: one handle per list keeps unmap_sg a single lookup, and such lists
+ * are rare (the block layer defaults to 128 segments, the host takes 256).
+ */
+static int pvdma_map_sg(struct device *dev, struct scatterlist *sgl,
+			int nents, enum dma_data_direction dir,
+			unsigned long attrs)
+{
+	struct pvdma_dev *pd = pvdma_dev_of(dev);
+	u64 mask = *dev->dma_mask;
+	enum pvdma_stat cause;
+	int count;
+
+	if (!pd)
+		return -EIO;
+	if (nents > pvdma_limits.max_ranges) {
+		cause = PVDMA_STAT_LONG_LIST;
+		pvdma_fail(pd, cause, sg_phys(sgl), pvdma_sg_size(sgl, nents),
+			   0);
+	} else {
+		count = pvdma_translate_sg(pd, sgl, nents, dir, mask, &cause);
+		if (count > 0)
+			return count;
+		if (!pvdma_may_bounce(cause))
+			goto err;
+	}
+	count = pvdma_bounce_sg(pd, sgl, nents, dir, mask);
+	if (count > 0)
+		return count;
+err:
+	pvdma_stat_inc(pd, PVDMA_STAT_FAILURES);
+	return count;
+}
+
+/*
+ * unmap_sg: the CPU owns the entries again; @nents is the original count.
+ * A list is translated as a whole or bounced entry by entry, and a
+ * translated address is never a pool address: the first entry tells which.
+ */
 static void pvdma_unmap_sg(struct device *dev, struct scatterlist *sgl,
 			   int nents, enum dma_data_direction dir,
 			   unsigned long attrs)
 {
 	struct pvdma_dev *pd = pvdma_dev_of(dev);
+	struct scatterlist *sg;
+	bool ok = true;
+	int i;
 
-	if (pd)
-		pvdma_unmap(pd, sg_dma_address(sgl), pvdma_sg_size(sgl, nents));
+	if (!pd)
+		return;
+	if (!pvdma_bounce_is(sg_dma_address(sgl))) {
+		pvdma_unmap(pd, sg_dma_address(sgl), pvdma_sg_size(sgl, nents),
+			    dir);
+		return;
+	}
+	for_each_sg(sgl, sg, nents, i)
+		ok &= pvdma_bounce_unmap(dev, sg_dma_address(sg),
+					 sg_dma_len(sg), dir, attrs);
+	if (ok)
+		pvdma_untrack(pd, pvdma_sg_size(sgl, nents), dir, true);
+	else
+		pvdma_stat_inc(pd, PVDMA_STAT_BAD_UNMAP);
 }
 
 /*
  * alloc_pages_op: zeroed pages, owned by the device until the caller syncs
- * them for the CPU (on x86 the same as coherent).  They are mapped for @dir
- * as one segment, since the device is given a single address; unless the
- * host backs guest memory with huge pages, v0 can therefore serve only
- * single-page allocations.  Also the backend of alloc.
+ * them for the CPU (on x86 the same as coherent).  The device is given a
+ * single address, so they are translated as one segment; if the host cannot
+ * do that, they come from the pool instead, where CPU and device share the
+ * same pages and nothing is copied.  Also the backend of alloc.
  */
 static struct page *pvdma_alloc_pages(struct device *dev, size_t size,
 				      dma_addr_t *dma_handle,
@@ -498,27 +680,42 @@ static struct page *pvdma_alloc_pages(struct device *dev, size_t size,
 {
 	struct pvdma_dev *pd = pvdma_dev_of(dev);
 	unsigned int order = get_order(size);
+	enum pvdma_stat cause;
 	struct page *page;
 	dma_addr_t addr;
+	void *vaddr;
 
 	if (!pd)
 		return NULL;
 	page = alloc_pages_node(dev_to_node(dev), gfp | __GFP_ZERO, order);
-	if (!page)
-		return NULL;
-	addr = pvdma_map_single(pd, page_to_phys(page), size, dir,
-				dev->coherent_dma_mask, gfp);
-	if (addr == DMA_MAPPING_ERROR) {
-		__free_pages(page, order);
+	if (!page) {
+		pvdma_stat_inc(pd, PVDMA_STAT_FAILURES);
 		return NULL;
 	}
-	*dma_handle = addr;
-	return page;
+	addr = pvdma_translate(pd, page_to_phys(page), size, dir,
+			       dev->coherent_dma_mask, gfp, &cause);
+	if (addr != DMA_MAPPING_ERROR) {
+		*dma_handle = addr;
+		return page;
+	}
+	__free_pages(page, order);
+
+	if (pvdma_may_bounce(cause)) {
+		vaddr = pvdma_bounce_alloc(dev, size, dev->coherent_dma_mask,
+					   dma_handle);
+		if (vaddr) {
+			pvdma_bounced(pd, virt_to_phys(vaddr), size, dir);
+			return virt_to_page(vaddr);
+		}
+		pvdma_fail(pd, PVDMA_STAT_NO_BOUNCE_SPACE, 0, size, 0);
+	}
+	pvdma_stat_inc(pd, PVDMA_STAT_FAILURES);
+	return NULL;
 }
 
 /*
  * alloc: a coherent buffer, shared by CPU and device until free.  It stays
- * pinned on the host for its whole life.
+ * pinned on the host, or in the pool, for its whole life.
  */
 static void *pvdma_alloc(struct device *dev, size_t size,
 			 dma_addr_t *dma_handle, gfp_t gfp,
@@ -531,15 +728,18 @@ static void *pvdma_alloc(struct device *dev, size_t size,
 }
 
 /*
- * free: the device is done with the coherent buffer.  An unknown address
- * leaks the pages rather than free memory the device may still write.
+ * free: the device is done with the coherent buffer.  Pool memory goes back
+ * to the pool.  An unknown address leaks the pages rather than free memory
+ * the device may still write.
  */
 static void pvdma_free(struct device *dev, size_t size, void *vaddr,
 		       dma_addr_t dma_handle, unsigned long attrs)
 {
 	struct pvdma_dev *pd = pvdma_dev_of(dev);
+	bool pooled = pvdma_bounce_is(dma_handle);
 
-	if (pd && pvdma_unmap(pd, dma_handle, size))
+	if (pd && pvdma_release(pd, dma_handle, size, DMA_BIDIRECTIONAL, 0) &&
+	    !pooled)
 		free_pages((unsigned long)vaddr, get_order(size));
 }
 
@@ -549,8 +749,9 @@ static void pvdma_free_pages(struct device *dev, size_t size,
 			     enum dma_data_direction dir)
 {
 	struct pvdma_dev *pd = pvdma_dev_of(dev);
+	bool pooled = pvdma_bounce_is(dma_handle);
 
-	if (pd && pvdma_unmap(pd, dma_handle, size))
+	if (pd && pvdma_release(pd, dma_handle, size, dir, 0) && !pooled)
 		__free_pages(page, get_order(size));
 }
 
@@ -587,26 +788,82 @@ static int pvdma_get_sgtable(struct device *dev, struct sg_table *sgt,
 }
 
 /*
- * sync_*: ownership moves between CPU and device.  x86 keeps caches
- * coherent with DMA and the device works on the caller's own pages, so
- * there is nothing to copy or flush.  These exist so that the DMA core keeps
- * calling syncs for attached devices (dma_reset_need_sync()), where a
- * bounce pool will copy.
+ * sync_single_for_cpu: the CPU takes the buffer back for a while.  A
+ * translated buffer is the device's own target, coherent on x86: nothing
+ * to do.  A bounced one gets what the device wrote to the pool.
  */
-static void pvdma_sync_single(struct device *dev, dma_addr_t addr,
-			      size_t size, enum dma_data_direction dir)
+static void pvdma_sync_single_for_cpu(struct device *dev, dma_addr_t addr,
+				      size_t size, enum dma_data_direction dir)
 {
+	pvdma_bounce_sync_for_cpu(addr, size, dir);
 }
 
-static void pvdma_sync_sg(struct device *dev, struct scatterlist *sgl,
-			  int nents, enum dma_data_direction dir)
+/*
+ * sync_single_for_device: the device owns the buffer again; for a bounced
+ * one, the pool gets what the CPU wrote.
+ */
+static void pvdma_sync_single_for_device(struct device *dev, dma_addr_t addr,
+					 size_t size,
+					 enum dma_data_direction dir)
 {
+	pvdma_bounce_sync_for_device(addr, size, dir);
+}
+
+/* sync_sg_for_cpu: as sync_single_for_cpu, per entry of a bounced list. */
+static void pvdma_sync_sg_for_cpu(struct device *dev, struct scatterlist *sgl,
+				  int nents, enum dma_data_direction dir)
+{
+	struct scatterlist *sg;
+	int i;
+
+	/* A list is bounced entry by entry or translated as a whole. */
+	if (!pvdma_bounce_is(sg_dma_address(sgl)))
+		return;
+	for_each_sg(sgl, sg, nents, i)
+		pvdma_bounce_sync_for_cpu(sg_dma_address(sg), sg_dma_len(sg),
+					  dir);
+}
+
+/* sync_sg_for_device: as sync_single_for_device, per entry. */
+static void pvdma_sync_sg_for_device(struct device *dev,
+				     struct scatterlist *sgl, int nents,
+				     enum dma_data_direction dir)
+{
+	struct scatterlist *sg;
+	int i;
+
+	if (!pvdma_bounce_is(sg_dma_address(sgl)))
+		return;
+	for_each_sg(sgl, sg, nents, i)
+		pvdma_bounce_sync_for_device(sg_dma_address(sg),
+					     sg_dma_len(sg), dir);
+}
+
+/*
+ * map_resource: a guest-physical MMIO range, e.g. a peer device's BAR for
+ * peer-to-peer DMA.  The host pins RAM only (MMIO is -PVDMA_EIO), and a
+ * bounce cannot stand in for registers or a peer's memory, so this always
+ * fails - loudly, where the DMA core would fail silently without the op.
+ * Nothing is ever mapped, so there is no unmap_resource.
+ */
+static dma_addr_t pvdma_map_resource(struct device *dev, phys_addr_t phys,
+				     size_t size, enum dma_data_direction dir,
+				     unsigned long attrs)
+{
+	struct pvdma_dev *pd = pvdma_dev_of(dev);
+
+	if (pd) {
+		pvdma_fail(pd, PVDMA_STAT_RESOURCE, phys, size, 0);
+		pvdma_stat_inc(pd, PVDMA_STAT_FAILURES);
+	}
+	dev_err_ratelimited(dev, "pvdma: cannot map MMIO for DMA (peer-to-peer): the host pins only RAM\n");
+	return DMA_MAPPING_ERROR;
 }
 
 /*
  * The host can place a buffer anywhere in its memory and does not report
  * how far that reaches, so every mask of at least 32 bits is accepted and
- * each mapping is checked against the mask instead.
+ * each mapping is checked against the mask instead (and bounced if needed).
  */
 static int pvdma_dma_supported(struct device *dev, u64 mask)
 {
@@ -619,16 +876,19 @@ static u64 pvdma_get_required_mask(struct device *dev)
 	return DMA_BIT_MASK(64);
 }
 
-/* A buffer at any offset must fit in max_map_pages pages. */
+/*
+ * A buffer at any offset must fit in max_map_pages pages, and, so that a
+ * mapping translation cannot serve can still be bounced, in the pool's
+ * longest host-contiguous run (256 KiB, as swiotlb's limit).
+ */
 static size_t pvdma_max_mapping_size(struct device *dev)
 {
-	return (size_t)(pvdma_limits.max_map_pages - 1) << PAGE_SHIFT;
+	size_t host = (size_t)(pvdma_limits.max_map_pages - 1) << PAGE_SHIFT;
+	size_t pool = pvdma_bounce_max_size();
+
+	return pool ? min(host, pool) : host;
 }
 
-/*
- * No map_resource: the host pins RAM only (MMIO is -PVDMA_EIO), so the DMA
- * core's DMA_MAPPING_ERROR for a missing op is the right answer.
- */
 const struct dma_map_ops pvdma_dma_ops = {
 	.alloc			= pvdma_alloc,
 	.free			= pvdma_free,
@@ -640,10 +900,11 @@ const struct dma_map_ops pvdma_dma_ops = {
 	.unmap_page		= pvdma_unmap_page,
 	.map_sg			= pvdma_map_sg,
 	.unmap_sg		= pvdma_unmap_sg,
-	.sync_single_for_cpu	= pvdma_sync_single,
-	.sync_single_for_device	= pvdma_sync_single,
-	.sync_sg_for_cpu	= pvdma_sync_sg,
-	.sync_sg_for_device	= pvdma_sync_sg,
+	.map_resource		= pvdma_map_resource,
+	.sync_single_for_cpu	= pvdma_sync_single_for_cpu,
+	.sync_single_for_device	= pvdma_sync_single_for_device,
+	.sync_sg_for_cpu	= pvdma_sync_sg_for_cpu,
+	.sync_sg_for_device	= pvdma_sync_sg_for_device,
 	.dma_supported		= pvdma_dma_supported,
 	.get_required_mask	= pvdma_get_required_mask,
 	.max_mapping_size	= pvdma_max_mapping_size,

@@ -42,7 +42,7 @@ MODULE_PARM_DESC(pvdma_max_handles,
 		 "Live PVDMA mappings one VM may hold, like VFIO's dma_entry_limit; read when the VM is opted in. (default: 65535)");
 
 /* The tracker's page array of one map must stay well below INT_MAX bytes. */
-#define PVDMA_MAP_PAGES_CEILING	(1U << 20)
+#define PVDMA_MAP_PAGES_CEILING	BIT(20)
 
 static unsigned int pvdma_max_map_pages = 8192;
 module_param(pvdma_max_map_pages, uint, 0444);
@@ -143,7 +143,7 @@ static struct pvdma_vm *pvdma_kvm_vm_create(struct kvm *kvm)
 	struct pvdma_limits limits = {
 		.max_pinned_pages = READ_ONCE(pvdma_max_pinned_pages),
 		.max_handles = READ_ONCE(pvdma_max_handles),
-		.max_map_pages = clamp(pvdma_max_map_pages, 1U,
+		.max_map_pages = clamp_t(unsigned int, pvdma_max_map_pages, 1,
 				       PVDMA_MAP_PAGES_CEILING),
 	};
 
@@ -333,6 +333,7 @@ static void pvdma_kvm_sync_stats(struct kvm *kvm, struct pvdma_vm *vm)
 	mutex_lock(&vm->lock);
 	kvm->stat.pvdma_pinned_pages = c->pinned_pages;
 	kvm->stat.pvdma_live_handles = c->live_handles;
+	kvm->stat.pvdma_tracker_bytes = c->tracker_bytes;
 	kvm->stat.pvdma_maps = c->maps;
 	kvm->stat.pvdma_unmaps = c->unmaps;
 	kvm->stat.pvdma_fail_invalid = c->fail_invalid;

@@ -22,6 +22,7 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/vmalloc.h>
 
 #include <asm/io.h>
 
@@ -251,6 +252,19 @@ static long pvdma_build_segs(const struct pvdma_mapping *m,
 	return 0;
 }
 
+/*
+ * Host memory that tracks one mapping, as allocated: what
+ * kvm.pvdma_tracker_bytes reports and the per-page cost is measured by.
+ */
+static size_t pvdma_mapping_bytes(const struct pvdma_mapping *m)
+{
+	size_t pages = array_size(m->nr_pages, sizeof(*m->pages));
+
+	return kmalloc_size_roundup(struct_size(m, gfns, m->nr_gfns)) +
+	       (is_vmalloc_addr(m->pages) ? PAGE_ALIGN(pages) :
+					    kmalloc_size_roundup(pages));
+}
+
 static void pvdma_mapping_free(struct pvdma_mapping *m)
 {
 	kvfree(m->pages);
@@ -437,6 +451,7 @@ long pvdma_map(struct pvdma_vm *vm, void *ctx, struct pvdma_map_req *req,
 	xa_store(&vm->handles, id, m, GFP_KERNEL_ACCOUNT);
 	mutex_lock(&vm->lock);
 	vm->counters.maps++;
+	vm->counters.tracker_bytes += pvdma_mapping_bytes(m);
 	mutex_unlock(&vm->lock);
 	return 0;
 
@@ -523,6 +538,7 @@ long pvdma_unmap(struct pvdma_vm *vm, void *ctx, const u64 *handles,
 	for (i = 0; i < nr; i++) {
 		found[i] = xa_erase(&vm->handles, handles[i]);
 		vm->counters.unmaps++;
+		vm->counters.tracker_bytes -= pvdma_mapping_bytes(found[i]);
 	}
 	mutex_unlock(&vm->lock);
 
@@ -592,11 +608,13 @@ void pvdma_vm_destroy(struct pvdma_vm *vm)
 	xa_for_each(&vm->handles, id, m) {
 		xa_erase(&vm->handles, id);
 		mutex_lock(&vm->lock);
+		vm->counters.tracker_bytes -= pvdma_mapping_bytes(m);
 		pvdma_uncharge(vm, m->nr_pages);
 		mutex_unlock(&vm->lock);
 		pvdma_release(vm, NULL, m);
 	}
-	WARN_ON_ONCE(vm->counters.pinned_pages || vm->counters.live_handles);
+	WARN_ON_ONCE(vm->counters.pinned_pages || vm->counters.live_handles ||
+		     vm->counters.tracker_bytes);
 	if (vm->shared_page)
 		vm->backend->unpin(&vm->shared_page, 1, true);
 	xa_destroy(&vm->handles);

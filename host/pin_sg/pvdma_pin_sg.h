@@ -61,6 +61,7 @@ struct pvdma_limits {
  * struct pvdma_counters - what the tracker counts, mirrored into KVM stats
  * @pinned_pages:	pages pinned now.
  * @live_handles:	mappings live now.
+ * @tracker_bytes:	host memory the tracker uses for live mappings.
  * @maps:		successful maps.
  * @unmaps:		mappings released by the guest.
  * @fail_invalid:	maps/unmaps refused for malformed arguments.
@@ -72,6 +73,7 @@ struct pvdma_limits {
 struct pvdma_counters {
 	u64 pinned_pages;
 	u64 live_handles;
+	u64 tracker_bytes;
 	u64 maps;
 	u64 unmaps;
 	u64 fail_invalid;
@@ -108,7 +110,7 @@ struct pvdma_vm {
 	struct mutex lock;	/* limits, counters, handle insert/remove */
 	struct xarray handles;
 	u32 next_handle;
-	spinlock_t gfn_lock;
+	spinlock_t gfn_lock;	/* @pinned_gfns, @epoch, @shared */
 	struct rb_root_cached pinned_gfns;
 	u64 epoch;
 	struct pvdma_shared *shared;

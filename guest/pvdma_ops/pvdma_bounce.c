@@ -1,0 +1,596 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pvdma bounce pool: where a mapping goes when translation cannot serve it.
+ *
+ * The stock kernel's swiotlb exports nothing to modules, so pvdma keeps its
+ * own pool, and uses the same pool when built in so that both builds behave
+ * alike.  The pool is bounce_size bytes in chunks of 256 KiB (fewer pages if
+ * the host maps fewer per call).  Each chunk is physically contiguous in the
+ * guest and pinned with one bidirectional KVM_HC_PVDMA_MAP when pvdma
+ * starts; it stays pinned until pvdma stops.  The host address of every
+ * pool page is recorded, so bouncing costs a copy and no hypercall.
+ *
+ * A chunk is contiguous in the guest but not necessarily on the host.  A
+ * run of pool pages is therefore handed out only if it lies in one chunk,
+ * is host-contiguous, ends below the device's DMA mask and does not cross
+ * its segment boundary.  A bounced buffer keeps its offset within its page,
+ * so any alignment up to a page survives bouncing.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/bitmap.h>
+#include <linux/bsearch.h>
+#include <linux/dma-mapping.h>
+#include <linux/gfp.h>
+#include <linux/log2.h>
+#include <linux/mm.h>
+#include <linux/sizes.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
+#include <linux/spinlock.h>
+#include <linux/string.h>
+
+#include "pvdma_bounce.h"
+#include "pvdma_internal.h"
+
+#define PVDMA_CHUNK_SIZE	SZ_256K
+
+/* The chunk handles are released from one page by KVM_HC_PVDMA_UNMAP_BATCH. */
+#define PVDMA_MAX_CHUNKS	(PAGE_SIZE / sizeof(u64))
+
+/* orig[] of pages from pvdma_bounce_alloc(): shared memory, never copied. */
+#define PVDMA_NO_ORIG		((phys_addr_t)-1)
+
+/*
+ * A run of pool pages that is contiguous on the host: the lookup of a DMA
+ * address in the pool is a binary search over these, sorted by @hpa.
+ */
+struct pvdma_bseg {
+	u64 hpa;
+	unsigned int index;
+	unsigned int nr_pages;
+};
+
+/*
+ * The pool.  Everything but @bitmap, @used, @run and @orig is written only
+ * by pvdma_bounce_init() and pvdma_bounce_exit(), when no device maps.
+ */
+struct pvdma_pool {
+	unsigned long *bitmap;	/* pages handed out */
+	unsigned int used;	/* pages handed out */
+	unsigned int nr_pages;
+	unsigned int chunk_pages;
+	unsigned int nr_chunks;
+	unsigned int max_run;	/* longest host-contiguous run, in pages */
+	u64 lowest;		/* lowest host address in the pool */
+	struct page **chunks;
+	u64 *handles;		/* one page: KVM_HC_PVDMA_UNMAP_BATCH reads it */
+	u64 *hpa;		/* host address of each page */
+	u16 *contig;		/* host-contiguous pages from here to run end */
+	u16 *run;		/* at a handed-out run's first page: its length */
+	phys_addr_t *orig;	/* guest address each page shadows */
+	struct pvdma_bseg *segs;
+	unsigned int nr_segs;
+};
+
+static struct pvdma_pool pool;
+static DEFINE_SPINLOCK(pvdma_pool_lock);	/* protects bitmap, used, run */
+
+static void *pvdma_pool_va(unsigned int i)
+{
+	return page_address(pool.chunks[i / pool.chunk_pages]) +
+	       (i % pool.chunk_pages) * PAGE_SIZE;
+}
+
+static int pvdma_bseg_cmp(const void *a, const void *b)
+{
+	const struct pvdma_bseg *x = a, *y = b;
+
+	return x->hpa < y->hpa ? -1 : x->hpa > y->hpa;
+}
+
+static int pvdma_bseg_find(const void *key, const void *elt)
+{
+	u64 addr = *(const u64 *)key;
+	const struct pvdma_bseg *s = elt;
+
+	if (addr < s->hpa)
+		return -1;
+	return addr - s->hpa >= (u64)s->nr_pages << PAGE_SHIFT;
+}
+
+/* Pool page holding DMA address @addr, or -1 if @addr is not in the pool. */
+static long pvdma_pool_index(dma_addr_t addr)
+{
+	u64 key = addr;
+	const struct pvdma_bseg *s;
+
+	s = bsearch(&key, pool.segs, pool.nr_segs, sizeof(*s),
+		    pvdma_bseg_find);
+	if (!s)
+		return -1;
+	return s->index + ((key - s->hpa) >> PAGE_SHIFT);
+}
+
+static void pvdma_pool_free(void)
+{
+	bitmap_free(pool.bitmap);
+	kfree(pool.chunks);
+	free_page((unsigned long)pool.handles);
+	kfree(pool.hpa);
+	kfree(pool.contig);
+	kfree(pool.run);
+	kfree(pool.orig);
+	kfree(pool.segs);
+	memset(&pool, 0, sizeof(pool));
+}
+
+static void pvdma_chunk_free(struct page *page)
+{
+	unsigned int i;
+
+	for (i = 0; i < pool.chunk_pages; i++)
+		__free_page(page + i);
+}
+
+/* Release chunks [0, @nr): unpin in as few exits as possible, then free. */
+static void pvdma_pool_unpin(unsigned int nr)
+{
+	unsigned int batch = min3(pvdma_limits.max_batch,
+				  (u32)PVDMA_MAX_BATCH, (u32)PVDMA_MAX_CHUNKS);
+	unsigned int i, n;
+	long ret;
+
+	for (i = 0; i < nr; i += n) {
+		n = min(nr - i, batch);
+		ret = pvdma_host->unmap_batch(virt_to_phys(&pool.handles[i]), n);
+		/*
+		 * No device uses the pool any more, so the guest may reuse
+		 * the pages even if the host keeps them pinned; it releases
+		 * them when the VM stops.
+		 */
+		if (ret)
+			pr_err("cannot release %u bounce pool chunks: %s (%ld); the host keeps them pinned until the VM stops\n",
+			       n, pvdma_strerror(ret), ret);
+	}
+	for (i = 0; i < nr; i++)
+		pvdma_chunk_free(pool.chunks[i]);
+}
+
+/*
+ * Allocate chunk @c and pin it, recording the host address of each of its
+ * pages.  @desc is a zeroed page for the MAP descriptors.
+ */
+static int pvdma_pool_pin(unsigned int c, void *desc)
+{
+	struct pvdma_range *range = desc;
+	/* After the range, 16-aligned: the two never overlap. */
+	struct pvdma_map_result *res = desc + 64;
+	unsigned int order = get_order(PAGE_SIZE * pool.chunk_pages);
+	u32 max_segs = min(pool.chunk_pages, pvdma_limits.max_segs);
+	unsigned int first = c * pool.chunk_pages, i = first, s;
+	struct page *page;
+	long ret;
+
+	page = alloc_pages(GFP_KERNEL, order);
+	if (!page) {
+		pr_err("no memory for the bounce pool; lower bounce_size\n");
+		return -ENOMEM;
+	}
+	/*
+	 * Pages of a pool allocation reach drivers (dma_alloc_pages()) and
+	 * may be mapped to user space one by one: each needs its own count.
+	 */
+	split_page(page, order);
+
+	range->gpa = page_to_phys(page);
+	range->len = PAGE_SIZE * pool.chunk_pages;
+	res->max_segs = max_segs;
+	ret = pvdma_host->map(virt_to_phys(range), 1, virt_to_phys(res),
+			      PVDMA_MAP_BIDIRECTIONAL);
+	if (ret) {
+		pr_err("cannot pin the bounce pool: %s (%ld); lower bounce_size or raise the host's limits\n",
+		       pvdma_strerror(ret), ret);
+		pvdma_chunk_free(page);
+		return -ENOSPC;
+	}
+	pool.chunks[c] = page;
+	pool.handles[c] = res->handle;
+
+	for (s = 0; s < min(res->nr_segs, max_segs); s++) {
+		u64 addr = res->segs[s].addr, len = res->segs[s].len;
+
+		if (!PAGE_ALIGNED(addr) || !PAGE_ALIGNED(len))
+			goto err_proto;
+		for (; len; len -= PAGE_SIZE, addr += PAGE_SIZE) {
+			if (i == first + pool.chunk_pages)
+				goto err_proto;
+			pool.hpa[i++] = addr;
+		}
+	}
+	if (i == first + pool.chunk_pages)
+		return 0;
+
+err_proto:
+	pr_err("host returned malformed segments for the bounce pool\n");
+	pvdma_host->unmap(pool.handles[c]);
+	pvdma_chunk_free(page);
+	return -EPROTO;
+}
+
+/*
+ * Find the host-contiguous runs, the lowest address and the longest run,
+ * and sort the runs for pvdma_pool_index().
+ */
+static int pvdma_pool_index_runs(void)
+{
+	unsigned int i, n = 0;
+
+	for (i = pool.nr_pages; i--; ) {
+		/* Runs never cross a chunk: chunks are apart in the guest. */
+		bool joins = (i + 1) % pool.chunk_pages &&
+			     pool.hpa[i + 1] == pool.hpa[i] + PAGE_SIZE;
+
+		pool.contig[i] = joins ? pool.contig[i + 1] + 1 : 1;
+	}
+
+	pool.lowest = U64_MAX;
+	for (i = 0; i < pool.nr_pages; i += pool.contig[i]) {
+		pool.segs[n].hpa = pool.hpa[i];
+		pool.segs[n].index = i;
+		pool.segs[n].nr_pages = pool.contig[i];
+		pool.lowest = min(pool.lowest, pool.hpa[i]);
+		pool.max_run = max_t(unsigned int, pool.max_run,
+				     pool.contig[i]);
+		n++;
+	}
+	pool.nr_segs = n;
+	sort(pool.segs, n, sizeof(*pool.segs), pvdma_bseg_cmp, NULL);
+
+	/* A host page twice in the pool would make lookups ambiguous. */
+	for (i = 1; i < n; i++) {
+		const struct pvdma_bseg *p = &pool.segs[i - 1];
+
+		if (p->hpa + ((u64)p->nr_pages << PAGE_SHIFT) > pool.segs[i].hpa) {
+			pr_err("host returned overlapping segments for the bounce pool\n");
+			return -EPROTO;
+		}
+	}
+	return 0;
+}
+
+/**
+ * pvdma_bounce_init() - allocate and pin the bounce pool
+ * @size: bytes, rounded up to whole chunks; 0 means no pool.
+ *
+ * Must run after pvdma_limits is known and before any device is attached.
+ * Each chunk costs one hypercall, here and never again.
+ *
+ * Return: 0, -EINVAL if @size is too large, -ENOMEM, -ENOSPC if the host
+ * refuses to pin, or -EPROTO if its answer is malformed.
+ */
+int pvdma_bounce_init(unsigned long size)
+{
+	void *desc;
+	unsigned int i;
+	int ret;
+
+	if (!size)
+		return 0;
+
+	pool.chunk_pages = min_t(u32, PVDMA_CHUNK_SIZE >> PAGE_SHIFT,
+				 rounddown_pow_of_two(pvdma_limits.max_map_pages));
+	pool.nr_chunks = DIV_ROUND_UP(size, PAGE_SIZE * pool.chunk_pages);
+	if (pool.nr_chunks > PVDMA_MAX_CHUNKS) {
+		pr_err("bounce_size %lu is too large; at most %lu bytes\n",
+		       size, PVDMA_MAX_CHUNKS * PAGE_SIZE * pool.chunk_pages);
+		memset(&pool, 0, sizeof(pool));
+		return -EINVAL;
+	}
+	pool.nr_pages = pool.nr_chunks * pool.chunk_pages;
+
+	ret = -ENOMEM;
+	pool.bitmap = bitmap_zalloc(pool.nr_pages, GFP_KERNEL);
+	pool.chunks = kcalloc(pool.nr_chunks, sizeof(*pool.chunks), GFP_KERNEL);
+	pool.handles = (u64 *)get_zeroed_page(GFP_KERNEL);
+	pool.hpa = kcalloc(pool.nr_pages, sizeof(*pool.hpa), GFP_KERNEL);
+	pool.contig = kcalloc(pool.nr_pages, sizeof(*pool.contig), GFP_KERNEL);
+	pool.run = kcalloc(pool.nr_pages, sizeof(*pool.run), GFP_KERNEL);
+	pool.orig = kcalloc(pool.nr_pages, sizeof(*pool.orig), GFP_KERNEL);
+	pool.segs = kcalloc(pool.nr_pages, sizeof(*pool.segs), GFP_KERNEL);
+	desc = (void *)get_zeroed_page(GFP_KERNEL);
+	if (!pool.bitmap || !pool.chunks || !pool.handles || !pool.hpa ||
+	    !pool.contig || !pool.run || !pool.orig || !pool.segs || !desc)
+		goto err_free;
+
+	for (i = 0; i < pool.nr_chunks; i++) {
+		ret = pvdma_pool_pin(i, desc);
+		if (ret)
+			goto err_unpin;
+	}
+	ret = pvdma_pool_index_runs();
+	if (ret)
+		goto err_unpin;
+	free_page((unsigned long)desc);
+	return 0;
+
+err_unpin:
+	pvdma_pool_unpin(i);
+err_free:
+	free_page((unsigned long)desc);
+	pvdma_pool_free();
+	return ret;
+}
+
+/**
+ * pvdma_bounce_exit() - unpin and free the bounce pool
+ *
+ * Runs when no device can map any more; a page still handed out would be
+ * a leak in pvdma's accounting, and is freed all the same.
+ */
+void pvdma_bounce_exit(void)
+{
+	if (!pool.nr_pages)
+		return;
+	WARN(pool.used, "pvdma: %u bounce pool pages still in use\n",
+	     pool.used);
+	pvdma_pool_unpin(pool.nr_chunks);
+	pvdma_pool_free();
+}
+
+/**
+ * pvdma_bounce_is() - is a DMA address in the bounce pool?
+ * @addr: DMA address pvdma handed out
+ *
+ * Translated buffers are never pool pages, so this tells how @addr was
+ * mapped.  Callable from any context.
+ *
+ * Return: true if @addr lies in the pool.
+ */
+bool pvdma_bounce_is(dma_addr_t addr)
+{
+	return pvdma_pool_index(addr) >= 0;
+}
+
+/**
+ * pvdma_bounce_max_size() - largest buffer the pool can take at any offset
+ *
+ * Return: bytes, 0 without a pool or if no two pool pages are contiguous.
+ */
+size_t pvdma_bounce_max_size(void)
+{
+	return pool.max_run ? (size_t)(pool.max_run - 1) << PAGE_SHIFT : 0;
+}
+
+/**
+ * pvdma_bounce_pages() - size of the pool
+ *
+ * Return: pages in the pool, 0 without one.
+ */
+unsigned int pvdma_bounce_pages(void)
+{
+	return pool.nr_pages;
+}
+
+/**
+ * pvdma_bounce_used() - pages of the pool handed out
+ *
+ * Return: pages handed out now; a snapshot.
+ */
+unsigned int pvdma_bounce_used(void)
+{
+	return READ_ONCE(pool.used);
+}
+
+/* Can the device use pool pages from @i for bytes [off, off + size)? */
+static bool pvdma_pool_fits(unsigned int i, unsigned int n, unsigned int off,
+			    size_t size, u64 limit, u64 boundary, u64 align)
+{
+	u64 start = pool.hpa[i] + off, end = start + size - 1;
+
+	return pool.contig[i] >= n && end <= limit &&
+	       (start & ~boundary) == (end & ~boundary) &&
+	       !(pool.hpa[i] & (align - 1));
+}
+
+/*
+ * Hand out a run of pool pages for bytes [off, off + size) of its first
+ * page, aligned to 2^@order pages in the guest and on the host, usable by
+ * @dev with @mask.  Return its first page, or -ENOSPC.
+ */
+static long pvdma_pool_get(struct device *dev, unsigned int off, size_t size,
+			   unsigned int order, u64 mask)
+{
+	u64 limit = min_not_zero(mask, dev->bus_dma_limit);
+	u64 boundary = dma_get_seg_boundary(dev);
+	unsigned long n = PFN_UP(off + size);
+	unsigned long flags, i, start = 0;
+
+	if (!size || n > pool.max_run)
+		goto err_nospc;
+
+	spin_lock_irqsave(&pvdma_pool_lock, flags);
+	for (;;) {
+		i = bitmap_find_next_zero_area(pool.bitmap, pool.nr_pages,
+					       start, n, (1UL << order) - 1);
+		if (i + n > pool.nr_pages)
+			break;
+		if (pvdma_pool_fits(i, n, off, size, limit, boundary,
+				    PAGE_SIZE << order)) {
+			bitmap_set(pool.bitmap, i, n);
+			pool.used += n;
+			pool.run[i] = n;
+			spin_unlock_irqrestore(&pvdma_pool_lock, flags);
+			return i;
+		}
+		start = i + 1;
+	}
+	spin_unlock_irqrestore(&pvdma_pool_lock, flags);
+
+err_nospc:
+	if (!pool.nr_pages)
+		dev_err_ratelimited(dev, "pvdma: no bounce pool (bounce_size=0); the mapping fails\n");
+	else if (pool.lowest + off + size - 1 > limit)
+		dev_err_ratelimited(dev, "pvdma: the bounce pool has no memory below the DMA mask %#llx; the mapping fails\n",
+				    limit);
+	else
+		dev_err_ratelimited(dev, "pvdma: the bounce pool has no room for %zu bytes; the mapping fails\n",
+				    size);
+	return -ENOSPC;
+}
+
+/* Copy between pool address @addr, in page @i, and the buffer it shadows. */
+static void pvdma_pool_copy(long i, dma_addr_t addr, size_t size,
+			    bool to_pool)
+{
+	void *bounce = pvdma_pool_va(i) + offset_in_page(addr);
+	void *buf;
+
+	if (pool.orig[i] == PVDMA_NO_ORIG)
+		return;
+	buf = phys_to_virt(pool.orig[i] + offset_in_page(addr));
+	if (to_pool)
+		memcpy(bounce, buf, size);
+	else
+		memcpy(buf, bounce, size);
+}
+
+/**
+ * pvdma_bounce_map() - bounce a buffer for the device
+ * @dev: device that will do the DMA
+ * @phys: guest-physical address of the buffer, physically contiguous
+ * @size: bytes
+ * @mask: DMA mask the device address must fit
+ *
+ * The buffer is copied into the pool now, whatever the direction: if the
+ * device writes less than @size, unmap copies back the pool's bytes, which
+ * must be the buffer's own and not an earlier user's.  Callable from any
+ * context.
+ *
+ * Return: the DMA address, or %DMA_MAPPING_ERROR if the pool has no fitting
+ * room (logged, ratelimited).
+ */
+dma_addr_t pvdma_bounce_map(struct device *dev, phys_addr_t phys, size_t size,
+			    u64 mask)
+{
+	unsigned int off = offset_in_page(phys);
+	unsigned int k;
+	long i;
+
+	i = pvdma_pool_get(dev, off, size, 0, mask);
+	if (i < 0)
+		return DMA_MAPPING_ERROR;
+	for (k = 0; k < pool.run[i]; k++)
+		pool.orig[i + k] = phys - off + ((phys_addr_t)k << PAGE_SHIFT);
+	pvdma_pool_copy(i, pool.hpa[i] + off, size, true);
+	return pool.hpa[i] + off;
+}
+
+/**
+ * pvdma_bounce_alloc() - allocate coherent memory from the pool
+ * @dev: device that will share the memory
+ * @size: bytes
+ * @mask: coherent DMA mask the device address must fit
+ * @addr: out: DMA address
+ *
+ * For a coherent buffer translation cannot serve: CPU and device share the
+ * pool pages themselves, so nothing is ever copied.  Zeroed, and aligned to
+ * the order of @size in the guest and on the host, as dma_alloc_coherent()
+ * promises.  Release with pvdma_bounce_unmap().
+ *
+ * Return: the kernel address, or %NULL if the pool has no fitting room.
+ */
+void *pvdma_bounce_alloc(struct device *dev, size_t size, u64 mask,
+			 dma_addr_t *addr)
+{
+	unsigned int k;
+	void *va;
+	long i;
+
+	i = pvdma_pool_get(dev, 0, size, get_order(size), mask);
+	if (i < 0)
+		return NULL;
+	for (k = 0; k < pool.run[i]; k++)
+		pool.orig[i + k] = PVDMA_NO_ORIG;
+	va = pvdma_pool_va(i);
+	memset(va, 0, (size_t)pool.run[i] << PAGE_SHIFT);
+	*addr = pool.hpa[i];
+	return va;
+}
+
+/**
+ * pvdma_bounce_unmap() - release a bounced buffer or pool allocation
+ * @dev: the device
+ * @addr: DMA address pvdma_bounce_map() or pvdma_bounce_alloc() returned
+ * @size: size given to it
+ * @dir: direction of the mapping
+ * @attrs: DMA attributes; %DMA_ATTR_SKIP_CPU_SYNC skips the copy back
+ *
+ * Copies what the device may have written back to the buffer, then frees
+ * the pool pages.  Callable from any context.
+ *
+ * Return: true, or false (logged) if @addr/@size was not handed out by
+ * the pool; nothing is then released.
+ */
+bool pvdma_bounce_unmap(struct device *dev, dma_addr_t addr, size_t size,
+			enum dma_data_direction dir, unsigned long attrs)
+{
+	unsigned long n = PFN_UP(offset_in_page(addr) + size);
+	long i = pvdma_pool_index(addr);
+	unsigned long flags;
+
+	/* The run of a live mapping is its owner's: no lock to check it. */
+	if (i < 0 || !size || pool.run[i] != n) {
+		dev_err_ratelimited(dev, "pvdma: release of %zu bytes the bounce pool did not hand out; nothing released\n",
+				    size);
+		return false;
+	}
+	if (!(attrs & DMA_ATTR_SKIP_CPU_SYNC) &&
+	    (dir == DMA_FROM_DEVICE || dir == DMA_BIDIRECTIONAL))
+		pvdma_pool_copy(i, addr, size, false);
+
+	spin_lock_irqsave(&pvdma_pool_lock, flags);
+	pool.run[i] = 0;
+	bitmap_clear(pool.bitmap, i, n);
+	pool.used -= n;
+	spin_unlock_irqrestore(&pvdma_pool_lock, flags);
+	return true;
+}
+
+/**
+ * pvdma_bounce_sync_for_cpu() - give a bounced range back to the CPU
+ * @addr: DMA address within a bounced mapping
+ * @size: bytes from @addr
+ * @dir: direction of the mapping
+ *
+ * Copies what the device may have written into the buffer.  Does nothing
+ * for an address outside the pool (a translated mapping: the device wrote
+ * the buffer itself) or for pool allocations.
+ */
+void pvdma_bounce_sync_for_cpu(dma_addr_t addr, size_t size,
+			       enum dma_data_direction dir)
+{
+	long i = pvdma_pool_index(addr);
+
+	if (i >= 0 && (dir == DMA_FROM_DEVICE || dir == DMA_BIDIRECTIONAL))
+		pvdma_pool_copy(i, addr, size, false);
+}
+
+/**
+ * pvdma_bounce_sync_for_device() - give a bounced range to the device
+ * @addr: DMA address within a bounced mapping
+ * @size: bytes from @addr
+ * @dir: direction of the mapping
+ *
+ * Copies what the CPU wrote to the buffer into the pool.  Does nothing for
+ * an address outside the pool or for pool allocations.
+ */
+void pvdma_bounce_sync_for_device(dma_addr_t addr, size_t size,
+				  enum dma_data_direction dir)
+{
+	long i = pvdma_pool_index(addr);
+
+	if (i >= 0 && (dir == DMA_TO_DEVICE || dir == DMA_BIDIRECTIONAL))
+		pvdma_pool_copy(i, addr, size, true);
+}

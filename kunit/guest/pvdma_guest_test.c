@@ -1,0 +1,1580 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KUnit suites for the PVDMA guest (pvdma_guest_*).
+ *
+ * The guest reaches the host only through struct pvdma_host_ops; these
+ * suites put a fake host there.  The fake pins nothing: it gives each guest
+ * page a "host" frame by a formula the test chooses (contiguous, every page
+ * apart, runs with gaps, above 4 GiB), can refuse on demand, enforces
+ * max_segs and a handle limit, and remembers which guest page backs each
+ * host frame, so a test can play the device: read and write memory at the
+ * DMA addresses pvdma handed out.  A fake struct device carries pvdma's ops,
+ * and every test runs the DMA API on it as a driver would.
+ *
+ * Each test ends by checking that nothing leaked: no live host handle but
+ * the bounce pool's, no pool page in use, no live mapping counted.
+ */
+
+#include <kunit/device.h>
+#include <kunit/test.h>
+#include <linux/dma-mapping.h>
+#include <linux/mm.h>
+#include <linux/scatterlist.h>
+#include <linux/sizes.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/xarray.h>
+
+#include "pvdma_bounce.h"
+#include "pvdma_internal.h"
+
+/* 1 GiB: above the guest's RAM (kunit.py gives it 1 GiB), below 4 GiB. */
+#define FAKE_BASE_LOW		(SZ_1G >> PAGE_SHIFT)
+/* 1 TiB: beyond any 32-bit mask. */
+#define FAKE_BASE_HIGH		(SZ_1T >> PAGE_SHIFT)
+#define FAKE_HANDLES		256
+#define POOL_SIZE		SZ_1M	/* four 256 KiB chunks */
+#define POOL_CHUNK_PAGES	(SZ_256K >> PAGE_SHIFT)
+
+/* The fake host.  Tests run one at a time; no locking needed. */
+static struct {
+	/* host frame of guest frame g: base + g * stride + (run ? g / run : 0) */
+	u64 base;
+	unsigned int stride;
+	unsigned int run;
+	/* after fail_skip more maps, fail fail_count maps with fail_err */
+	unsigned int fail_skip;
+	unsigned int fail_count;
+	long fail_err;
+	/* after this many more successful maps, frames go above 4 GiB */
+	unsigned int high_after;
+	unsigned int max_handles;
+	bool handles[FAKE_HANDLES];	/* live, by handle - 1 */
+	unsigned int live;
+	unsigned int maps, unmaps, batches, bad_unmaps;
+	u32 last_dir;
+	u32 last_nr;
+	struct pvdma_seg segs[PVDMA_MAX_SEGS];
+} fh;
+
+/* What the fake pinned: host frame -> guest frame, for the "device". */
+static DEFINE_XARRAY(fake_frames);
+
+static u64 fake_hpfn(u64 gpfn)
+{
+	return fh.base + gpfn * fh.stride + (fh.run ? gpfn / fh.run : 0);
+}
+
+static u64 fake_hpa(phys_addr_t gpa)
+{
+	return PFN_PHYS(fake_hpfn(PHYS_PFN(gpa))) | offset_in_page(gpa);
+}
+
+static long fake_map(phys_addr_t ranges_pa, u32 nr, phys_addr_t res_pa,
+		     u32 dir)
+{
+	struct pvdma_range *r = phys_to_virt(ranges_pa);
+	struct pvdma_map_result *res = phys_to_virt(res_pa);
+	u32 nsegs = 0, pages = 0, i, h;
+
+	fh.maps++;
+	fh.last_dir = dir;
+	fh.last_nr = nr;
+	if (!nr || nr > PVDMA_MAX_RANGES || !dir ||
+	    (dir & ~PVDMA_MAP_BIDIRECTIONAL))
+		return -KVM_EINVAL;
+	if (fh.fail_count) {
+		if (fh.fail_skip) {
+			fh.fail_skip--;
+		} else {
+			fh.fail_count--;
+			return fh.fail_err;
+		}
+	}
+
+	for (i = 0; i < nr; i++) {
+		u64 addr = r[i].gpa, end = r[i].gpa + r[i].len;
+
+		if (!r[i].len || end < addr)
+			return -KVM_EINVAL;
+		while (addr < end) {
+			u64 next = min_t(u64, (addr | ~PAGE_MASK) + 1, end);
+			u64 hpa = fake_hpa(addr);
+
+			if (nsegs && fh.segs[nsegs - 1].addr +
+				     fh.segs[nsegs - 1].len == hpa) {
+				fh.segs[nsegs - 1].len += next - addr;
+			} else {
+				if (nsegs == PVDMA_MAX_SEGS)
+					return -KVM_E2BIG;
+				fh.segs[nsegs].addr = hpa;
+				fh.segs[nsegs].len = next - addr;
+				nsegs++;
+			}
+			pages++;
+			addr = next;
+		}
+	}
+	if (nsegs > res->max_segs || pages > pvdma_limits.max_map_pages)
+		return -KVM_E2BIG;
+	if (fh.live >= fh.max_handles)
+		return -PVDMA_ENOSPC;
+	for (h = 0; fh.handles[h]; h++)
+		;
+
+	/* Remember what backs each host frame, for the "device". */
+	for (i = 0; i < nr; i++) {
+		u64 g;
+
+		for (g = PHYS_PFN(r[i].gpa);
+		     g <= PHYS_PFN(r[i].gpa + r[i].len - 1); g++)
+			xa_store(&fake_frames, fake_hpfn(g), xa_mk_value(g),
+				 GFP_ATOMIC);
+	}
+	fh.handles[h] = true;
+	fh.live++;
+	res->handle = h + 1;
+	res->nr_segs = nsegs;
+	memcpy(res->segs, fh.segs, nsegs * sizeof(*fh.segs));
+	if (fh.high_after && !--fh.high_after)
+		fh.base = FAKE_BASE_HIGH;
+	return 0;
+}
+
+static bool fake_release(u64 handle)
+{
+	if (!handle || handle > FAKE_HANDLES || !fh.handles[handle - 1]) {
+		fh.bad_unmaps++;
+		return false;
+	}
+	fh.handles[handle - 1] = false;
+	fh.live--;
+	return true;
+}
+
+static long fake_unmap(u64 handle)
+{
+	fh.unmaps++;
+	return fake_release(handle) ? 0 : -PVDMA_ENOENT;
+}
+
+static long fake_unmap_batch(phys_addr_t handles_pa, u32 nr)
+{
+	u64 *handles = phys_to_virt(handles_pa);
+	u32 i;
+
+	fh.batches++;
+	for (i = 0; i < nr; i++)
+		if (!handles[i] || handles[i] > FAKE_HANDLES ||
+		    !fh.handles[handles[i] - 1])
+			return -PVDMA_ENOENT;
+	for (i = 0; i < nr; i++)
+		fake_release(handles[i]);
+	return 0;
+}
+
+static const struct pvdma_host_ops fake_host = {
+	.map		= fake_map,
+	.unmap		= fake_unmap,
+	.unmap_batch	= fake_unmap_batch,
+};
+
+/* The kernel address the device reaches at @dma, or NULL if unmapped. */
+static void *dev_va(dma_addr_t dma)
+{
+	void *g = xa_load(&fake_frames, PHYS_PFN(dma));
+
+	if (!g)
+		return NULL;
+	return phys_to_virt(PFN_PHYS(xa_to_value(g)) + offset_in_page(dma));
+}
+
+/* The device writes @len bytes of @c at @dma, page by page. */
+static void dev_fill(struct kunit *test, dma_addr_t dma, int c, size_t len)
+{
+	while (len) {
+		size_t n = min_t(size_t, len, PAGE_SIZE - offset_in_page(dma));
+		void *va = dev_va(dma);
+
+		KUNIT_ASSERT_NOT_NULL(test, va);
+		memset(va, c, n);
+		dma += n;
+		len -= n;
+	}
+}
+
+/* Does the device see @len bytes of @c at @dma? */
+static bool dev_sees(struct kunit *test, dma_addr_t dma, int c, size_t len)
+{
+	while (len) {
+		size_t n = min_t(size_t, len, PAGE_SIZE - offset_in_page(dma));
+		void *va = dev_va(dma);
+
+		KUNIT_ASSERT_NOT_NULL(test, va);
+		if (memchr_inv(va, c, n))
+			return false;
+		dma += n;
+		len -= n;
+	}
+	return true;
+}
+
+struct pt {
+	struct device *dev;
+	struct pvdma_dev *pd;
+	u64 mask;
+	struct device_dma_parameters parms;
+	unsigned int pool_live;		/* host handles the pool holds */
+};
+
+static void fake_reset(void)
+{
+	xa_destroy(&fake_frames);
+	memset(&fh, 0, sizeof(fh));
+	fh.base = FAKE_BASE_LOW;
+	fh.stride = 1;
+	fh.max_handles = FAKE_HANDLES;
+}
+
+static void fake_fail(unsigned int skip, unsigned int count, long err)
+{
+	fh.fail_skip = skip;
+	fh.fail_count = count;
+	fh.fail_err = err;
+}
+
+static s64 st(struct kunit *test, enum pvdma_stat s)
+{
+	struct pt *t = test->priv;
+
+	return pvdma_stat_read(t->pd, s);
+}
+
+/* Replace the bounce pool by one of @size pinned with the fake as it is. */
+static int pool_reinit(struct kunit *test, unsigned long size)
+{
+	struct pt *t = test->priv;
+	int ret;
+
+	pvdma_bounce_exit();
+	ret = pvdma_bounce_init(size);
+	t->pool_live = fh.live;
+	return ret;
+}
+
+/* Nothing leaked: no mapping, no pool page, no host handle but the pool's. */
+static void expect_clean(struct kunit *test)
+{
+	struct pt *t = test->priv;
+
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_LIVE), 0);
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_used(), 0U);
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live);
+	KUNIT_EXPECT_EQ(test, fh.bad_unmaps, 0U);
+}
+
+struct pt_buf {
+	void *va;
+	unsigned int order;
+};
+
+static void pt_free_buf(void *data)
+{
+	struct pt_buf *b = data;
+
+	free_pages((unsigned long)b->va, b->order);
+}
+
+/* 2^@order zeroed, physically contiguous pages, freed when the test ends. */
+static void *pt_pages(struct kunit *test, unsigned int order)
+{
+	struct pt_buf *b = kunit_kzalloc(test, sizeof(*b), GFP_KERNEL);
+
+	KUNIT_ASSERT_NOT_NULL(test, b);
+	b->order = order;
+	b->va = (void *)__get_free_pages(GFP_KERNEL | __GFP_ZERO, order);
+	KUNIT_ASSERT_NOT_NULL(test, b->va);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, pt_free_buf, b), 0);
+	return b->va;
+}
+
+static const struct pvdma_host_ops *pt_real_host;
+
+static int pt_init(struct kunit *test)
+{
+	struct pt *t;
+	int ret;
+
+	/* pvdma_limits is set only once the real pvdma has started. */
+	if (pvdma_limits.max_ranges)
+		kunit_skip(test, "pvdma is running; the fake host would disturb it");
+
+	t = kunit_kzalloc(test, sizeof(*t), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, t);
+	test->priv = t;
+
+	fake_reset();
+	if (pvdma_host != &fake_host)
+		pt_real_host = pvdma_host;
+	pvdma_host = &fake_host;
+	pvdma_limits = (struct pvdma_info) {
+		.max_ranges = 16,
+		.max_segs = PVDMA_MAX_SEGS,
+		.max_map_pages = 128,
+		.max_batch = PVDMA_MAX_BATCH,
+	};
+	KUNIT_ASSERT_EQ(test, pvdma_bufs_init(), 0);
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, POOL_SIZE), 0);
+
+	t->dev = kunit_device_register(test, "pvdma-guest-test");
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, t->dev);
+	t->mask = DMA_BIT_MASK(64);
+	t->dev->dma_mask = &t->mask;
+	t->dev->coherent_dma_mask = DMA_BIT_MASK(64);
+	t->dev->dma_parms = &t->parms;
+
+	mutex_lock(&pvdma_mutex);
+	ret = pvdma_dev_add(t->dev);
+	mutex_unlock(&pvdma_mutex);
+	KUNIT_ASSERT_EQ(test, ret, 0);
+	t->pd = pvdma_find(t->dev);
+	KUNIT_ASSERT_NOT_NULL(test, t->pd);
+	return 0;
+}
+
+static void pt_exit(struct kunit *test)
+{
+	struct pt *t = test->priv;
+
+	if (!t)
+		return;
+	if (t->pd) {
+		mutex_lock(&pvdma_mutex);
+		/* A leaked mapping keeps it attached: drop the ops by hand. */
+		if (pvdma_dev_del(t->pd)) {
+			atomic64_set(&t->pd->stats[PVDMA_STAT_LIVE], 0);
+			pvdma_dev_del(t->pd);
+		}
+		mutex_unlock(&pvdma_mutex);
+	}
+	pvdma_bounce_exit();
+	pvdma_bufs_exit();
+	memset(&pvdma_limits, 0, sizeof(pvdma_limits));
+	pvdma_host = pt_real_host;
+	xa_destroy(&fake_frames);
+}
+
+/* ---- pvdma_guest_translate: the host serves the mapping ---- */
+
+static void translate_map_page(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	unsigned int maps = fh.maps;
+	dma_addr_t dma;
+
+	dma = dma_map_single(t->dev, buf, PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_EXPECT_EQ(test, (u64)dma, fake_hpa(virt_to_phys(buf)));
+	KUNIT_EXPECT_EQ(test, fh.maps, maps + 1);
+	KUNIT_EXPECT_EQ(test, fh.last_dir, PVDMA_MAP_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live + 1);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_MAPS), 1);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_LIVE), 1);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_BOUNCED_MAPS), 0);
+	KUNIT_EXPECT_FALSE(test, pvdma_bounce_is(dma));
+
+	dma_unmap_single(t->dev, dma, PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, fh.unmaps, 1U);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_UNMAPS), 1);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_HYPERCALLS), 2);
+	expect_clean(test);
+}
+
+static void translate_keeps_offset(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 1);
+	dma_addr_t dma;
+
+	dma = dma_map_single(t->dev, buf + 0x234, 100, DMA_FROM_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_EXPECT_EQ(test, (u64)dma, fake_hpa(virt_to_phys(buf) + 0x234));
+	KUNIT_EXPECT_EQ(test, fh.last_dir, PVDMA_MAP_FROM_DEVICE);
+	dma_unmap_single(t->dev, dma, 100, DMA_FROM_DEVICE);
+	expect_clean(test);
+}
+
+static void translate_bidirectional(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+
+	dma = dma_map_single(t->dev, buf, 64, DMA_BIDIRECTIONAL);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_EXPECT_EQ(test, fh.last_dir, PVDMA_MAP_BIDIRECTIONAL);
+	/* Translated: the device works on the buffer itself. */
+	KUNIT_EXPECT_PTR_EQ(test, dev_va(dma), buf);
+	dma_unmap_single(t->dev, dma, 64, DMA_BIDIRECTIONAL);
+	expect_clean(test);
+}
+
+static void translate_same_buffer_twice(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t a, b;
+
+	a = dma_map_single(t->dev, buf, PAGE_SIZE, DMA_TO_DEVICE);
+	b = dma_map_single(t->dev, buf, PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, a));
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, b));
+	KUNIT_EXPECT_EQ(test, (u64)a, (u64)b);
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live + 2);
+	dma_unmap_single(t->dev, a, PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live + 1);
+	dma_unmap_single(t->dev, b, PAGE_SIZE, DMA_TO_DEVICE);
+	expect_clean(test);
+}
+
+static void translate_unmap_unknown(struct kunit *test)
+{
+	struct pt *t = test->priv;
+
+	dma_unmap_single(t->dev, 0x12345000, PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_BAD_UNMAP), 1);
+	KUNIT_EXPECT_EQ(test, fh.unmaps, 0U);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_UNMAPS), 0);
+	expect_clean(test);
+}
+
+static void translate_host_error_fails(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+
+	fake_fail(0, 1, -KVM_EFAULT);
+	dma = dma_map_single(t->dev, buf, PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_EXPECT_TRUE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_FAILURES), 1);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_HOST_ERROR), 1);
+	/* A bad address is a bug: it must not be hidden by bouncing. */
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_BOUNCED_MAPS), 0);
+	expect_clean(test);
+}
+
+static void translate_sg_one_hypercall(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 2);
+	unsigned int maps = fh.maps;
+	struct scatterlist sgl[4];
+	int i, n;
+
+	sg_init_table(sgl, 4);
+	for (i = 0; i < 4; i++)
+		sg_set_buf(&sgl[i], buf + i * PAGE_SIZE, PAGE_SIZE);
+	n = dma_map_sg(t->dev, sgl, 4, DMA_TO_DEVICE);
+	/* Guest- and host-contiguous: merged into one segment. */
+	KUNIT_ASSERT_EQ(test, n, 1);
+	KUNIT_EXPECT_EQ(test, fh.maps, maps + 1);
+	KUNIT_EXPECT_EQ(test, fh.last_nr, 4U);
+	KUNIT_EXPECT_EQ(test, (u64)sg_dma_address(sgl),
+			fake_hpa(virt_to_phys(buf)));
+	KUNIT_EXPECT_EQ(test, sg_dma_len(sgl), 4 * PAGE_SIZE);
+	dma_unmap_sg(t->dev, sgl, 4, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_UNMAPS), 1);
+	expect_clean(test);
+}
+
+static void translate_sg_scattered(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 2);
+	struct scatterlist sgl[4], *sg;
+	int i, n;
+
+	fh.stride = 2;
+	sg_init_table(sgl, 4);
+	for (i = 0; i < 4; i++)
+		sg_set_buf(&sgl[i], buf + i * PAGE_SIZE, PAGE_SIZE);
+	n = dma_map_sg(t->dev, sgl, 4, DMA_FROM_DEVICE);
+	KUNIT_ASSERT_EQ(test, n, 4);
+	for_each_sg(sgl, sg, 4, i) {
+		KUNIT_EXPECT_EQ(test, (u64)sg_dma_address(sg),
+				fake_hpa(virt_to_phys(buf + i * PAGE_SIZE)));
+		KUNIT_EXPECT_EQ(test, sg_dma_len(sg), PAGE_SIZE);
+	}
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_BOUNCED_MAPS), 0);
+	dma_unmap_sg(t->dev, sgl, 4, DMA_FROM_DEVICE);
+	expect_clean(test);
+}
+
+static void translate_sg_split_to_max_seg(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 2);
+	struct scatterlist sgl[4];
+	int i, n;
+
+	dma_set_max_seg_size(t->dev, 2 * PAGE_SIZE);
+	sg_init_table(sgl, 4);
+	for (i = 0; i < 4; i++)
+		sg_set_buf(&sgl[i], buf + i * PAGE_SIZE, PAGE_SIZE);
+	n = dma_map_sg(t->dev, sgl, 4, DMA_TO_DEVICE);
+	KUNIT_ASSERT_EQ(test, n, 2);
+	KUNIT_EXPECT_EQ(test, sg_dma_len(&sgl[0]), 2 * PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, (u64)sg_dma_address(&sgl[1]),
+			fake_hpa(virt_to_phys(buf + 2 * PAGE_SIZE)));
+	dma_unmap_sg(t->dev, sgl, 4, DMA_TO_DEVICE);
+	expect_clean(test);
+}
+
+static void translate_sg_split_to_boundary(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 2);
+	struct scatterlist sg;
+	dma_addr_t dma;
+	int n;
+
+	/* Starting one page before a 2-page boundary: must be split there. */
+	dma_set_seg_boundary(t->dev, 2 * PAGE_SIZE - 1);
+	fh.base = FAKE_BASE_LOW + 1;
+	sg_init_one(&sg, buf, 2 * PAGE_SIZE);
+	n = dma_map_sg(t->dev, &sg, 1, DMA_TO_DEVICE);
+	/* One entry cannot hold two segments: bounced within the boundary. */
+	KUNIT_ASSERT_EQ(test, n, 1);
+	dma = sg_dma_address(&sg);
+	KUNIT_EXPECT_TRUE(test, pvdma_bounce_is(dma));
+	KUNIT_EXPECT_EQ(test, dma & ~(u64)(2 * PAGE_SIZE - 1),
+			(dma + 2 * PAGE_SIZE - 1) & ~(u64)(2 * PAGE_SIZE - 1));
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_NOT_CONTIGUOUS), 1);
+	dma_unmap_sg(t->dev, &sg, 1, DMA_TO_DEVICE);
+	expect_clean(test);
+}
+
+/* ---- pvdma_guest_fallback: translation can't serve, the pool does ---- */
+
+static void fallback_check_bounced(struct kunit *test, enum pvdma_stat cause,
+				   unsigned int maps_before)
+{
+	KUNIT_EXPECT_EQ(test, st(test, cause), 1);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_BOUNCED_MAPS), 1);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_FAILURES), 0);
+	/* One failed translation, and no hypercall for the bounce itself. */
+	KUNIT_EXPECT_EQ(test, fh.maps, maps_before + 1);
+}
+
+static void fallback_refused(struct kunit *test, long err)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	unsigned int maps = fh.maps;
+	dma_addr_t dma;
+
+	fake_fail(0, 1, err);
+	dma = dma_map_single(t->dev, buf + 16, 1000, DMA_TO_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_EXPECT_TRUE(test, pvdma_bounce_is(dma));
+	fallback_check_bounced(test, PVDMA_STAT_HOST_REFUSED, maps);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_BOUNCED_BYTES), 1000);
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_used(), 1U);
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live);
+	dma_unmap_single(t->dev, dma, 1000, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_UNMAPS), 1);
+	KUNIT_EXPECT_EQ(test, fh.unmaps, 0U);
+	expect_clean(test);
+}
+
+static void fallback_host_enospc(struct kunit *test)
+{
+	fallback_refused(test, -PVDMA_ENOSPC);
+}
+
+static void fallback_host_enomem(struct kunit *test)
+{
+	fallback_refused(test, -PVDMA_ENOMEM);
+}
+
+static void fallback_handle_limit(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	unsigned int maps = fh.maps;
+	dma_addr_t dma;
+
+	fh.max_handles = fh.live;
+	dma = dma_map_single(t->dev, buf, PAGE_SIZE, DMA_BIDIRECTIONAL);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	fallback_check_bounced(test, PVDMA_STAT_HOST_REFUSED, maps);
+	dma_unmap_single(t->dev, dma, PAGE_SIZE, DMA_BIDIRECTIONAL);
+	expect_clean(test);
+}
+
+static void fallback_not_contiguous(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 1);
+	unsigned int maps = fh.maps;
+	dma_addr_t dma;
+
+	fh.stride = 2;
+	dma = dma_map_single(t->dev, buf, 2 * PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_EXPECT_TRUE(test, pvdma_bounce_is(dma));
+	fallback_check_bounced(test, PVDMA_STAT_NOT_CONTIGUOUS, maps);
+	/* The host pinned nothing for the refused request. */
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live);
+	dma_unmap_single(t->dev, dma, 2 * PAGE_SIZE, DMA_TO_DEVICE);
+	expect_clean(test);
+}
+
+static void fallback_beyond_mask(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	unsigned int maps = fh.maps;
+	dma_addr_t dma;
+
+	KUNIT_ASSERT_EQ(test, dma_set_mask(t->dev, DMA_BIT_MASK(32)), 0);
+	fh.base = FAKE_BASE_HIGH;
+	dma = dma_map_single(t->dev, buf, PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_EXPECT_LE(test, (u64)dma + PAGE_SIZE - 1, DMA_BIT_MASK(32));
+	KUNIT_EXPECT_TRUE(test, pvdma_bounce_is(dma));
+	fallback_check_bounced(test, PVDMA_STAT_BEYOND_MASK, maps);
+	/* The translation was taken, then released: no handle left. */
+	KUNIT_EXPECT_EQ(test, fh.unmaps, 1U);
+	dma_unmap_single(t->dev, dma, PAGE_SIZE, DMA_TO_DEVICE);
+	expect_clean(test);
+}
+
+static void fallback_bus_limit(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+
+	/* The bridge, not the mask, limits this device. */
+	t->dev->bus_dma_limit = DMA_BIT_MASK(32);
+	fh.base = FAKE_BASE_HIGH;
+	dma = dma_map_single(t->dev, buf, PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_EXPECT_LE(test, (u64)dma, DMA_BIT_MASK(32));
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_BEYOND_MASK), 1);
+	dma_unmap_single(t->dev, dma, PAGE_SIZE, DMA_TO_DEVICE);
+	t->dev->bus_dma_limit = 0;
+	expect_clean(test);
+}
+
+static void fallback_no_pool_fails(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, 0), 0);
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_pages(), 0U);
+	fake_fail(0, 1, -PVDMA_ENOSPC);
+	dma = dma_map_single(t->dev, buf, PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_EXPECT_TRUE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_NO_BOUNCE_SPACE), 1);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_FAILURES), 1);
+	expect_clean(test);
+}
+
+static void fallback_pool_beyond_mask_fails(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+
+	fh.base = FAKE_BASE_HIGH;
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, POOL_SIZE), 0);
+	KUNIT_ASSERT_EQ(test, dma_set_mask(t->dev, DMA_BIT_MASK(32)), 0);
+	dma = dma_map_single(t->dev, buf, PAGE_SIZE, DMA_FROM_DEVICE);
+	KUNIT_EXPECT_TRUE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_BEYOND_MASK), 1);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_NO_BOUNCE_SPACE), 1);
+	/* The translation beyond the mask was released on the way out. */
+	expect_clean(test);
+}
+
+static void fallback_pool_part_below_mask(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma[POOL_CHUNK_PAGES + 1];
+	int i;
+
+	/* The first chunk below 4 GiB, the other three above. */
+	fh.high_after = 1;
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, POOL_SIZE), 0);
+	KUNIT_ASSERT_EQ(test, fh.base, (u64)FAKE_BASE_HIGH);
+	KUNIT_ASSERT_EQ(test, dma_set_mask(t->dev, DMA_BIT_MASK(32)), 0);
+	for (i = 0; i < POOL_CHUNK_PAGES; i++) {
+		dma[i] = dma_map_single(t->dev, buf, PAGE_SIZE, DMA_TO_DEVICE);
+		KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma[i]));
+		KUNIT_EXPECT_LE(test, (u64)dma[i], DMA_BIT_MASK(32));
+	}
+	/* The low chunk is full; the free high ones are of no use. */
+	dma[i] = dma_map_single(t->dev, buf, PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_EXPECT_TRUE(test, dma_mapping_error(t->dev, dma[i]));
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_NO_BOUNCE_SPACE), 1);
+	for (i = 0; i < POOL_CHUNK_PAGES; i++)
+		dma_unmap_single(t->dev, dma[i], PAGE_SIZE, DMA_TO_DEVICE);
+	expect_clean(test);
+}
+
+static void fallback_sg_refused(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 2);
+	struct scatterlist sgl[3], *sg;
+	unsigned int maps = fh.maps;
+	int i, n;
+
+	sg_init_table(sgl, 3);
+	for (i = 0; i < 3; i++)
+		sg_set_buf(&sgl[i], buf + i * PAGE_SIZE + 8, 100 + i);
+	fake_fail(0, 1, -PVDMA_ENOSPC);
+	n = dma_map_sg(t->dev, sgl, 3, DMA_TO_DEVICE);
+	KUNIT_ASSERT_EQ(test, n, 3);
+	for_each_sg(sgl, sg, 3, i) {
+		KUNIT_EXPECT_TRUE(test, pvdma_bounce_is(sg_dma_address(sg)));
+		KUNIT_EXPECT_EQ(test, sg_dma_len(sg), 100U + i);
+		KUNIT_EXPECT_EQ(test, offset_in_page(sg_dma_address(sg)), 8UL);
+	}
+	fallback_check_bounced(test, PVDMA_STAT_HOST_REFUSED, maps);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_BOUNCED_BYTES), 303);
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_used(), 3U);
+	dma_unmap_sg(t->dev, sgl, 3, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_UNMAPS), 1);
+	expect_clean(test);
+}
+
+static void fallback_sg_more_segs_than_entries(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 1);
+	unsigned int maps = fh.maps;
+	struct scatterlist sg;
+	int n;
+
+	fh.stride = 2;
+	sg_init_one(&sg, buf, 2 * PAGE_SIZE);
+	n = dma_map_sg(t->dev, &sg, 1, DMA_FROM_DEVICE);
+	KUNIT_ASSERT_EQ(test, n, 1);
+	KUNIT_EXPECT_TRUE(test, pvdma_bounce_is(sg_dma_address(&sg)));
+	fallback_check_bounced(test, PVDMA_STAT_NOT_CONTIGUOUS, maps);
+	dma_unmap_sg(t->dev, &sg, 1, DMA_FROM_DEVICE);
+	expect_clean(test);
+}
+
+static void fallback_sg_beyond_mask(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 1);
+	struct scatterlist sgl[2];
+	unsigned int maps = fh.maps;
+	int n;
+
+	KUNIT_ASSERT_EQ(test, dma_set_mask(t->dev, DMA_BIT_MASK(32)), 0);
+	fh.base = FAKE_BASE_HIGH;
+	sg_init_table(sgl, 2);
+	sg_set_buf(&sgl[0], buf, PAGE_SIZE);
+	sg_set_buf(&sgl[1], buf + PAGE_SIZE, PAGE_SIZE);
+	n = dma_map_sg(t->dev, sgl, 2, DMA_TO_DEVICE);
+	KUNIT_ASSERT_EQ(test, n, 2);
+	KUNIT_EXPECT_LE(test, (u64)sg_dma_address(&sgl[1]), DMA_BIT_MASK(32));
+	fallback_check_bounced(test, PVDMA_STAT_BEYOND_MASK, maps);
+	KUNIT_EXPECT_EQ(test, fh.unmaps, 1U);
+	dma_unmap_sg(t->dev, sgl, 2, DMA_TO_DEVICE);
+	expect_clean(test);
+}
+
+static void fallback_sg_long_list(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	unsigned int nents = pvdma_limits.max_ranges + 1;
+	void *buf = pt_pages(test, 5);
+	unsigned int maps = fh.maps;
+	struct scatterlist *sgl;
+	int i, n;
+
+	sgl = kunit_kcalloc(test, nents, sizeof(*sgl), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, sgl);
+	sg_init_table(sgl, nents);
+	for (i = 0; i < nents; i++)
+		sg_set_buf(&sgl[i], buf + i * PAGE_SIZE, PAGE_SIZE);
+	n = dma_map_sg(t->dev, sgl, nents, DMA_TO_DEVICE);
+	KUNIT_ASSERT_EQ(test, n, nents);
+	/* Not even tried: the host would refuse the list. */
+	KUNIT_EXPECT_EQ(test, fh.maps, maps);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_LONG_LIST), 1);
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_used(), nents);
+	dma_unmap_sg(t->dev, sgl, nents, DMA_TO_DEVICE);
+	expect_clean(test);
+}
+
+static void fallback_sg_unwind(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *a = pt_pages(test, 5), *b = pt_pages(test, 5);
+	void *c = pt_pages(test, 1);
+	struct scatterlist sgl[3];
+	struct sg_table sgt = { .sgl = sgl, .nents = 3, .orig_nents = 3 };
+	int n;
+
+	/* One chunk: the third entry finds no room; the first two go back. */
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, SZ_256K), 0);
+	sg_init_table(sgl, 3);
+	sg_set_buf(&sgl[0], a, 32 * PAGE_SIZE);
+	sg_set_buf(&sgl[1], b, 31 * PAGE_SIZE);
+	sg_set_buf(&sgl[2], c, 2 * PAGE_SIZE);
+	fake_fail(0, 1, -PVDMA_ENOSPC);
+	n = dma_map_sgtable(t->dev, &sgt, DMA_TO_DEVICE, 0);
+	KUNIT_EXPECT_EQ(test, n, -ENOMEM);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_NO_BOUNCE_SPACE), 1);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_FAILURES), 1);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_MAPS), 0);
+	expect_clean(test);
+}
+
+static void fallback_sg_host_error_fails(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	struct scatterlist sg;
+	int n;
+
+	fake_fail(0, 1, -PVDMA_EIO);
+	sg_init_one(&sg, buf, PAGE_SIZE);
+	n = dma_map_sg(t->dev, &sg, 1, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, n, 0);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_HOST_ERROR), 1);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_BOUNCED_MAPS), 0);
+	expect_clean(test);
+}
+
+/* ---- pvdma_guest_sync: bounced data moves at the right time ---- */
+
+static dma_addr_t bounce_one(struct kunit *test, void *buf, size_t size,
+			     enum dma_data_direction dir)
+{
+	struct pt *t = test->priv;
+	dma_addr_t dma;
+
+	fake_fail(0, 1, -PVDMA_ENOSPC);
+	dma = dma_map_single(t->dev, buf, size, dir);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_ASSERT_TRUE(test, pvdma_bounce_is(dma));
+	return dma;
+}
+
+static void sync_to_device_at_map(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+
+	memset(buf, 0xa1, PAGE_SIZE);
+	dma = bounce_one(test, buf, PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_EXPECT_TRUE(test, dev_sees(test, dma, 0xa1, PAGE_SIZE));
+	/* Written after map: the device sees it only after a sync. */
+	memset(buf, 0xb2, PAGE_SIZE);
+	KUNIT_EXPECT_TRUE(test, dev_sees(test, dma, 0xa1, PAGE_SIZE));
+	dma_sync_single_for_device(t->dev, dma, PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_EXPECT_TRUE(test, dev_sees(test, dma, 0xb2, PAGE_SIZE));
+	dma_unmap_single(t->dev, dma, PAGE_SIZE, DMA_TO_DEVICE);
+	expect_clean(test);
+}
+
+static void sync_from_device_at_unmap(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+
+	dma = bounce_one(test, buf, PAGE_SIZE, DMA_FROM_DEVICE);
+	dev_fill(test, dma, 0xc3, PAGE_SIZE);
+	KUNIT_EXPECT_NOT_NULL(test, memchr_inv(buf, 0xc3, PAGE_SIZE));
+	dma_unmap_single(t->dev, dma, PAGE_SIZE, DMA_FROM_DEVICE);
+	KUNIT_EXPECT_NULL(test, memchr_inv(buf, 0xc3, PAGE_SIZE));
+	expect_clean(test);
+}
+
+static void sync_to_device_not_copied_back(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+
+	memset(buf, 0x11, PAGE_SIZE);
+	dma = bounce_one(test, buf, PAGE_SIZE, DMA_TO_DEVICE);
+	dev_fill(test, dma, 0x22, PAGE_SIZE);
+	dma_sync_single_for_cpu(t->dev, dma, PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_EXPECT_NULL(test, memchr_inv(buf, 0x11, PAGE_SIZE));
+	dma_unmap_single(t->dev, dma, PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_EXPECT_NULL(test, memchr_inv(buf, 0x11, PAGE_SIZE));
+	expect_clean(test);
+}
+
+static void sync_for_cpu_from_device(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+
+	dma = bounce_one(test, buf, PAGE_SIZE, DMA_FROM_DEVICE);
+	dev_fill(test, dma, 0x33, PAGE_SIZE);
+	dma_sync_single_for_cpu(t->dev, dma, PAGE_SIZE, DMA_FROM_DEVICE);
+	KUNIT_EXPECT_NULL(test, memchr_inv(buf, 0x33, PAGE_SIZE));
+	/* Handing a FROM_DEVICE buffer back must not overwrite the pool. */
+	memset(buf, 0x44, PAGE_SIZE);
+	dma_sync_single_for_device(t->dev, dma, PAGE_SIZE, DMA_FROM_DEVICE);
+	KUNIT_EXPECT_TRUE(test, dev_sees(test, dma, 0x33, PAGE_SIZE));
+	dev_fill(test, dma, 0x55, PAGE_SIZE);
+	dma_unmap_single(t->dev, dma, PAGE_SIZE, DMA_FROM_DEVICE);
+	KUNIT_EXPECT_NULL(test, memchr_inv(buf, 0x55, PAGE_SIZE));
+	expect_clean(test);
+}
+
+static void sync_bidirectional(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+
+	memset(buf, 0x66, PAGE_SIZE);
+	dma = bounce_one(test, buf, PAGE_SIZE, DMA_BIDIRECTIONAL);
+	KUNIT_EXPECT_TRUE(test, dev_sees(test, dma, 0x66, PAGE_SIZE));
+	dev_fill(test, dma, 0x77, PAGE_SIZE);
+	dma_sync_single_for_cpu(t->dev, dma, PAGE_SIZE, DMA_BIDIRECTIONAL);
+	KUNIT_EXPECT_NULL(test, memchr_inv(buf, 0x77, PAGE_SIZE));
+	memset(buf, 0x88, PAGE_SIZE);
+	dma_sync_single_for_device(t->dev, dma, PAGE_SIZE, DMA_BIDIRECTIONAL);
+	KUNIT_EXPECT_TRUE(test, dev_sees(test, dma, 0x88, PAGE_SIZE));
+	dma_unmap_single(t->dev, dma, PAGE_SIZE, DMA_BIDIRECTIONAL);
+	expect_clean(test);
+}
+
+static void sync_partial_range(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 1);
+	dma_addr_t dma;
+
+	dma = bounce_one(test, buf + 100, 5000, DMA_FROM_DEVICE);
+	dev_fill(test, dma, 0x99, 5000);
+	dma_sync_single_range_for_cpu(t->dev, dma, 4000, 200, DMA_FROM_DEVICE);
+	KUNIT_EXPECT_NULL(test, memchr_inv(buf + 4100, 0x99, 200));
+	KUNIT_EXPECT_NULL(test, memchr_inv(buf + 100, 0, 4000));
+	KUNIT_EXPECT_NULL(test, memchr_inv(buf + 4300, 0, 800));
+	dma_unmap_single_attrs(t->dev, dma, 5000, DMA_FROM_DEVICE,
+			       DMA_ATTR_SKIP_CPU_SYNC);
+	expect_clean(test);
+}
+
+static void sync_skip_cpu_sync_at_unmap(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+
+	dma = bounce_one(test, buf, PAGE_SIZE, DMA_FROM_DEVICE);
+	dev_fill(test, dma, 0xaa, PAGE_SIZE);
+	dma_unmap_single_attrs(t->dev, dma, PAGE_SIZE, DMA_FROM_DEVICE,
+			       DMA_ATTR_SKIP_CPU_SYNC);
+	KUNIT_EXPECT_NULL(test, memchr_inv(buf, 0, PAGE_SIZE));
+	expect_clean(test);
+}
+
+static void sync_no_stale_pool_data(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+
+	/* An earlier user leaves 0xee in the pool page... */
+	dma = bounce_one(test, buf, PAGE_SIZE, DMA_FROM_DEVICE);
+	dev_fill(test, dma, 0xee, PAGE_SIZE);
+	dma_unmap_single_attrs(t->dev, dma, PAGE_SIZE, DMA_FROM_DEVICE,
+			       DMA_ATTR_SKIP_CPU_SYNC);
+	/* ...and a partial device write must not carry it into our buffer. */
+	memset(buf, 0x12, PAGE_SIZE);
+	dma = bounce_one(test, buf, PAGE_SIZE, DMA_FROM_DEVICE);
+	dev_fill(test, dma, 0x34, 16);
+	dma_unmap_single(t->dev, dma, PAGE_SIZE, DMA_FROM_DEVICE);
+	KUNIT_EXPECT_NULL(test, memchr_inv(buf, 0x34, 16));
+	KUNIT_EXPECT_NULL(test, memchr_inv(buf + 16, 0x12, PAGE_SIZE - 16));
+	expect_clean(test);
+}
+
+static void sync_sg_bounced(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 2);
+	struct scatterlist sgl[3], *sg;
+	int i, n;
+
+	sg_init_table(sgl, 3);
+	for (i = 0; i < 3; i++)
+		sg_set_buf(&sgl[i], buf + i * PAGE_SIZE, PAGE_SIZE);
+	fake_fail(0, 1, -PVDMA_ENOMEM);
+	n = dma_map_sg(t->dev, sgl, 3, DMA_BIDIRECTIONAL);
+	KUNIT_ASSERT_EQ(test, n, 3);
+	for_each_sg(sgl, sg, 3, i)
+		dev_fill(test, sg_dma_address(sg), 0x40 + i, PAGE_SIZE);
+	dma_sync_sg_for_cpu(t->dev, sgl, 3, DMA_BIDIRECTIONAL);
+	for (i = 0; i < 3; i++)
+		KUNIT_EXPECT_NULL(test, memchr_inv(buf + i * PAGE_SIZE,
+						   0x40 + i, PAGE_SIZE));
+	memset(buf, 0x50, 3 * PAGE_SIZE);
+	dma_sync_sg_for_device(t->dev, sgl, 3, DMA_BIDIRECTIONAL);
+	for_each_sg(sgl, sg, 3, i)
+		KUNIT_EXPECT_TRUE(test, dev_sees(test, sg_dma_address(sg),
+						 0x50, PAGE_SIZE));
+	dma_unmap_sg(t->dev, sgl, 3, DMA_BIDIRECTIONAL);
+	expect_clean(test);
+}
+
+static void sync_translated_is_direct(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+
+	dma = dma_map_single(t->dev, buf, PAGE_SIZE, DMA_FROM_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	dev_fill(test, dma, 0x5a, PAGE_SIZE);
+	/* The device wrote the buffer itself: visible before any sync. */
+	KUNIT_EXPECT_NULL(test, memchr_inv(buf, 0x5a, PAGE_SIZE));
+	memset(buf, 0x6b, PAGE_SIZE);
+	dma_sync_single_for_cpu(t->dev, dma, PAGE_SIZE, DMA_FROM_DEVICE);
+	KUNIT_EXPECT_NULL(test, memchr_inv(buf, 0x6b, PAGE_SIZE));
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_used(), 0U);
+	dma_unmap_single(t->dev, dma, PAGE_SIZE, DMA_FROM_DEVICE);
+	expect_clean(test);
+}
+
+/* ---- pvdma_guest_coherent: alloc, free, alloc_pages_op, free_pages ---- */
+
+static void coherent_translated(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	dma_addr_t dma;
+	void *cpu;
+
+	cpu = dma_alloc_coherent(t->dev, PAGE_SIZE, &dma, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, cpu);
+	KUNIT_EXPECT_EQ(test, (u64)dma, fake_hpa(virt_to_phys(cpu)));
+	KUNIT_EXPECT_EQ(test, fh.last_dir, PVDMA_MAP_BIDIRECTIONAL);
+	KUNIT_EXPECT_NULL(test, memchr_inv(cpu, 0, PAGE_SIZE));
+	KUNIT_EXPECT_FALSE(test, pvdma_bounce_is(dma));
+	dma_free_coherent(t->dev, PAGE_SIZE, cpu, dma);
+	KUNIT_EXPECT_EQ(test, fh.unmaps, 1U);
+	expect_clean(test);
+}
+
+static void coherent_from_pool(struct kunit *test, long err,
+			       enum pvdma_stat cause)
+{
+	struct pt *t = test->priv;
+	dma_addr_t dma;
+	void *cpu;
+
+	if (err)
+		fake_fail(0, 1, err);
+	cpu = dma_alloc_coherent(t->dev, 2 * PAGE_SIZE, &dma, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, cpu);
+	KUNIT_EXPECT_TRUE(test, pvdma_bounce_is(dma));
+	KUNIT_EXPECT_EQ(test, st(test, cause), 1);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_BOUNCED_MAPS), 1);
+	/* Shared, not copied: the device reaches the CPU's memory. */
+	KUNIT_EXPECT_PTR_EQ(test, dev_va(dma), cpu);
+	KUNIT_EXPECT_PTR_EQ(test, dev_va(dma + PAGE_SIZE), cpu + PAGE_SIZE);
+	KUNIT_EXPECT_NULL(test, memchr_inv(cpu, 0, 2 * PAGE_SIZE));
+	KUNIT_EXPECT_EQ(test, dma & (2 * PAGE_SIZE - 1), 0ULL);
+	KUNIT_EXPECT_EQ(test, (unsigned long)cpu & (2 * PAGE_SIZE - 1), 0UL);
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_used(), 2U);
+	/* Syncing pool memory copies nothing anywhere. */
+	memset(cpu, 0x3c, 2 * PAGE_SIZE);
+	dma_sync_single_for_cpu(t->dev, dma, 2 * PAGE_SIZE, DMA_BIDIRECTIONAL);
+	KUNIT_EXPECT_NULL(test, memchr_inv(cpu, 0x3c, 2 * PAGE_SIZE));
+	dma_free_coherent(t->dev, 2 * PAGE_SIZE, cpu, dma);
+	expect_clean(test);
+}
+
+static void coherent_not_contiguous(struct kunit *test)
+{
+	fh.stride = 2;
+	coherent_from_pool(test, 0, PVDMA_STAT_NOT_CONTIGUOUS);
+}
+
+static void coherent_refused(struct kunit *test)
+{
+	coherent_from_pool(test, -PVDMA_ENOSPC, PVDMA_STAT_HOST_REFUSED);
+}
+
+static void coherent_beyond_mask(struct kunit *test)
+{
+	struct pt *t = test->priv;
+
+	KUNIT_ASSERT_EQ(test, dma_set_coherent_mask(t->dev, DMA_BIT_MASK(32)),
+			0);
+	fh.base = FAKE_BASE_HIGH;
+	coherent_from_pool(test, 0, PVDMA_STAT_BEYOND_MASK);
+}
+
+static void coherent_no_pool_fails(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	dma_addr_t dma;
+	void *cpu;
+
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, 0), 0);
+	fake_fail(0, 1, -PVDMA_ENOSPC);
+	cpu = dma_alloc_coherent(t->dev, PAGE_SIZE, &dma, GFP_KERNEL);
+	KUNIT_EXPECT_NULL(test, cpu);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_FAILURES), 1);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_NO_BOUNCE_SPACE), 1);
+	expect_clean(test);
+}
+
+static void coherent_pool_keeps_host_alignment(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	dma_addr_t dma;
+	void *cpu;
+
+	/* Pool frames one page off their guest alignment... */
+	fh.base = FAKE_BASE_LOW + 1;
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, POOL_SIZE), 0);
+	/* ...cannot give an 8 KiB buffer aligned on both sides. */
+	fh.stride = 2;
+	cpu = dma_alloc_coherent(t->dev, 2 * PAGE_SIZE, &dma, GFP_KERNEL);
+	KUNIT_EXPECT_NULL(test, cpu);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_NO_BOUNCE_SPACE), 1);
+	/* One page needs no alignment beyond the page. */
+	fake_fail(0, 1, -PVDMA_ENOSPC);
+	cpu = dma_alloc_coherent(t->dev, PAGE_SIZE, &dma, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, cpu);
+	KUNIT_EXPECT_TRUE(test, pvdma_bounce_is(dma));
+	dma_free_coherent(t->dev, PAGE_SIZE, cpu, dma);
+	expect_clean(test);
+}
+
+static void coherent_alloc_pages_dir(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	struct page *page;
+	dma_addr_t dma;
+
+	page = dma_alloc_pages(t->dev, PAGE_SIZE, &dma, DMA_FROM_DEVICE,
+			       GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, page);
+	KUNIT_EXPECT_EQ(test, fh.last_dir, PVDMA_MAP_FROM_DEVICE);
+	KUNIT_EXPECT_EQ(test, (u64)dma, fake_hpa(page_to_phys(page)));
+	dma_free_pages(t->dev, PAGE_SIZE, page, dma, DMA_FROM_DEVICE);
+	KUNIT_EXPECT_EQ(test, fh.unmaps, 1U);
+	expect_clean(test);
+}
+
+static void coherent_alloc_pages_from_pool(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	struct page *page;
+	dma_addr_t dma;
+
+	fake_fail(0, 1, -PVDMA_ENOSPC);
+	page = dma_alloc_pages(t->dev, 3 * PAGE_SIZE, &dma, DMA_TO_DEVICE,
+			       GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, page);
+	KUNIT_EXPECT_TRUE(test, pvdma_bounce_is(dma));
+	KUNIT_EXPECT_PTR_EQ(test, dev_va(dma), page_address(page));
+	/* Each pool page stands alone, as the page allocator's would. */
+	KUNIT_EXPECT_EQ(test, page_count(page + 1), 1);
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_used(), 3U);
+	dma_free_pages(t->dev, 3 * PAGE_SIZE, page, dma, DMA_TO_DEVICE);
+	expect_clean(test);
+}
+
+static void coherent_free_unknown(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+
+	/* Never allocated: nothing is unmapped, and nothing is freed. */
+	dma_free_coherent(t->dev, PAGE_SIZE, buf, 0x7654000);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_BAD_UNMAP), 1);
+	KUNIT_EXPECT_EQ(test, fh.unmaps, 0U);
+	KUNIT_EXPECT_EQ(test, page_count(virt_to_page(buf)), 1);
+	expect_clean(test);
+}
+
+/* ---- pvdma_guest_pool: the bounce pool itself ---- */
+
+static void pool_pinned_once(struct kunit *test)
+{
+	unsigned int maps;
+
+	pvdma_bounce_exit();
+	maps = fh.maps;
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, POOL_SIZE), 0);
+	/* One bidirectional pin per 256 KiB chunk. */
+	KUNIT_EXPECT_EQ(test, fh.maps, maps + 4);
+	KUNIT_EXPECT_EQ(test, fh.last_dir, PVDMA_MAP_BIDIRECTIONAL);
+	KUNIT_EXPECT_EQ(test, fh.live, 4U);
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_pages(), 4 * POOL_CHUNK_PAGES);
+	expect_clean(test);
+}
+
+static void pool_released_in_one_batch(struct kunit *test)
+{
+	struct pt *t = test->priv;
+
+	pvdma_bounce_exit();
+	KUNIT_EXPECT_EQ(test, fh.batches, 1U);
+	KUNIT_EXPECT_EQ(test, fh.live, 0U);
+	KUNIT_EXPECT_EQ(test, fh.unmaps, 0U);
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_pages(), 0U);
+	t->pool_live = 0;
+	expect_clean(test);
+}
+
+static void pool_size_rounds_up(struct kunit *test)
+{
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, SZ_256K + 1), 0);
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_pages(), 2 * POOL_CHUNK_PAGES);
+	KUNIT_EXPECT_EQ(test, fh.live, 2U);
+	expect_clean(test);
+}
+
+static void pool_init_unwinds(struct kunit *test)
+{
+	struct pt *t = test->priv;
+
+	pvdma_bounce_exit();
+	/* The third chunk is refused: the first two must be released. */
+	fake_fail(2, 1, -PVDMA_ENOSPC);
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_init(POOL_SIZE), -ENOSPC);
+	KUNIT_EXPECT_EQ(test, fh.live, 0U);
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_pages(), 0U);
+	KUNIT_EXPECT_FALSE(test, pvdma_bounce_is(PFN_PHYS(FAKE_BASE_LOW)));
+	t->pool_live = 0;
+	expect_clean(test);
+}
+
+static void pool_too_large(struct kunit *test)
+{
+	struct pt *t = test->priv;
+
+	pvdma_bounce_exit();
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_init(SZ_1G), -EINVAL);
+	KUNIT_EXPECT_EQ(test, fh.live, 0U);
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_pages(), 0U);
+	t->pool_live = 0;
+	expect_clean(test);
+}
+
+static void pool_runs_stay_host_contiguous(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 2);
+	dma_addr_t dma, big;
+
+	/* Host-contiguous in runs of 2 pages only. */
+	fh.run = 2;
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, POOL_SIZE), 0);
+	fh.run = 0;
+	KUNIT_EXPECT_EQ(test, dma_max_mapping_size(t->dev), (size_t)PAGE_SIZE);
+	fake_fail(0, 2, -PVDMA_ENOSPC);
+	/* An unaligned 4 KiB buffer spans two pages: one run holds it. */
+	dma = dma_map_single(t->dev, buf + 8, PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_EXPECT_PTR_EQ(test, dev_va(dma + PAGE_SIZE - 8),
+			    dev_va(dma) + PAGE_SIZE - 8);
+	/* Three pages fit no run. */
+	big = dma_map_single(t->dev, buf, 3 * PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_EXPECT_TRUE(test, dma_mapping_error(t->dev, big));
+	dma_unmap_single(t->dev, dma, PAGE_SIZE, DMA_TO_DEVICE);
+	expect_clean(test);
+}
+
+static void pool_full_then_free(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *big = pt_pages(test, 6), *small = pt_pages(test, 0);
+	dma_addr_t a, b;
+
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, SZ_256K), 0);
+	fake_fail(0, 3, -PVDMA_ENOSPC);
+	a = dma_map_single(t->dev, big, 63 * PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, a));
+	b = dma_map_single(t->dev, small, 2 * PAGE_SIZE - 1, DMA_TO_DEVICE);
+	KUNIT_EXPECT_TRUE(test, dma_mapping_error(t->dev, b));
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_NO_BOUNCE_SPACE), 1);
+	dma_unmap_single(t->dev, a, 63 * PAGE_SIZE, DMA_TO_DEVICE);
+	b = dma_map_single(t->dev, small, 2 * PAGE_SIZE - 1, DMA_TO_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, b));
+	dma_unmap_single(t->dev, b, 2 * PAGE_SIZE - 1, DMA_TO_DEVICE);
+	expect_clean(test);
+}
+
+static void pool_unmap_wrong_size(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 1);
+	dma_addr_t dma;
+
+	dma = bounce_one(test, buf, 2 * PAGE_SIZE, DMA_TO_DEVICE);
+	/* Released with the wrong size: refused, the run stays in use. */
+	dma_unmap_single(t->dev, dma, PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_BAD_UNMAP), 1);
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_used(), 2U);
+	dma_unmap_single(t->dev, dma, 2 * PAGE_SIZE, DMA_TO_DEVICE);
+	expect_clean(test);
+}
+
+/* ---- pvdma_guest_ops: the remaining ops and attach bookkeeping ---- */
+
+static void ops_dma_supported(struct kunit *test)
+{
+	struct pt *t = test->priv;
+
+	KUNIT_EXPECT_EQ(test, dma_set_mask(t->dev, DMA_BIT_MASK(24)), -EIO);
+	KUNIT_EXPECT_EQ(test, dma_set_mask(t->dev, DMA_BIT_MASK(32)), 0);
+	KUNIT_EXPECT_EQ(test, t->mask, DMA_BIT_MASK(32));
+	KUNIT_EXPECT_EQ(test, dma_set_mask(t->dev, DMA_BIT_MASK(64)), 0);
+	expect_clean(test);
+}
+
+static void ops_required_mask(struct kunit *test)
+{
+	struct pt *t = test->priv;
+
+	KUNIT_EXPECT_EQ(test, dma_get_required_mask(t->dev), DMA_BIT_MASK(64));
+	expect_clean(test);
+}
+
+static void ops_max_mapping_size(struct kunit *test)
+{
+	struct pt *t = test->priv;
+
+	/* The pool's 64-page runs take 63 pages at any offset. */
+	KUNIT_EXPECT_EQ(test, dma_max_mapping_size(t->dev),
+			(size_t)63 * PAGE_SIZE);
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, 0), 0);
+	/* Without a pool only the host's 128 pages per map count. */
+	KUNIT_EXPECT_EQ(test, dma_max_mapping_size(t->dev),
+			(size_t)127 * PAGE_SIZE);
+	expect_clean(test);
+}
+
+static void ops_map_resource_refused(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	unsigned int maps = fh.maps;
+	dma_addr_t dma;
+
+	dma = dma_map_resource(t->dev, 0xfe000000, PAGE_SIZE, DMA_TO_DEVICE, 0);
+	KUNIT_EXPECT_TRUE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_RESOURCE), 1);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_FAILURES), 1);
+	KUNIT_EXPECT_EQ(test, fh.maps, maps);
+	expect_clean(test);
+}
+
+static void ops_get_sgtable(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	struct sg_table sgt;
+	dma_addr_t dma;
+	void *cpu;
+
+	cpu = dma_alloc_coherent(t->dev, 3000, &dma, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, cpu);
+	KUNIT_ASSERT_EQ(test, dma_get_sgtable(t->dev, &sgt, cpu, dma, 3000), 0);
+	KUNIT_EXPECT_EQ(test, sgt.orig_nents, 1U);
+	KUNIT_EXPECT_PTR_EQ(test, sg_page(sgt.sgl), virt_to_page(cpu));
+	KUNIT_EXPECT_EQ(test, sgt.sgl->length, PAGE_SIZE);
+	sg_free_table(&sgt);
+	dma_free_coherent(t->dev, 3000, cpu, dma);
+	expect_clean(test);
+}
+
+static void ops_mmap_bounds(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	struct vm_area_struct vma = {
+		.vm_start = 0x100000,
+		.vm_end = 0x100000 + PAGE_SIZE,
+		.vm_pgoff = 1,
+	};
+	dma_addr_t dma;
+	void *cpu;
+
+	KUNIT_EXPECT_TRUE(test, dma_can_mmap(t->dev));
+	cpu = dma_alloc_coherent(t->dev, PAGE_SIZE, &dma, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, cpu);
+	/* Page 1 of a one-page buffer: refused before touching any mm. */
+	KUNIT_EXPECT_EQ(test, dma_mmap_coherent(t->dev, &vma, cpu, dma,
+						PAGE_SIZE), -ENXIO);
+	dma_free_coherent(t->dev, PAGE_SIZE, cpu, dma);
+	expect_clean(test);
+}
+
+static void ops_detach_waits_for_mappings(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+	int ret;
+
+	dma = dma_map_single(t->dev, buf, PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	mutex_lock(&pvdma_mutex);
+	ret = pvdma_dev_del(t->pd);
+	mutex_unlock(&pvdma_mutex);
+	KUNIT_EXPECT_EQ(test, ret, -EBUSY);
+	KUNIT_EXPECT_PTR_EQ(test, get_dma_ops(t->dev), &pvdma_dma_ops);
+	dma_unmap_single(t->dev, dma, PAGE_SIZE, DMA_TO_DEVICE);
+
+	mutex_lock(&pvdma_mutex);
+	ret = pvdma_dev_del(t->pd);
+	mutex_unlock(&pvdma_mutex);
+	KUNIT_EXPECT_EQ(test, ret, 0);
+	KUNIT_EXPECT_NULL(test, get_dma_ops(t->dev));
+	KUNIT_EXPECT_NULL(test, pvdma_find(t->dev));
+	t->pd = NULL;
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live);
+}
+
+static void ops_attach_resets_need_sync(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	int ret;
+
+	mutex_lock(&pvdma_mutex);
+	KUNIT_ASSERT_EQ(test, pvdma_dev_del(t->pd), 0);
+	t->pd = NULL;
+	/* dma-direct may have found syncs unneeded before pvdma came. */
+	t->dev->dma_skip_sync = true;
+	ret = pvdma_dev_add(t->dev);
+	mutex_unlock(&pvdma_mutex);
+	KUNIT_ASSERT_EQ(test, ret, 0);
+	t->pd = pvdma_find(t->dev);
+	KUNIT_EXPECT_NOT_NULL(test, t->pd);
+	KUNIT_EXPECT_FALSE(test, t->dev->dma_skip_sync);
+	KUNIT_EXPECT_TRUE(test, dma_need_sync(t->dev, 0));
+}
+
+static struct kunit_case translate_cases[] = {
+	KUNIT_CASE(translate_map_page),
+	KUNIT_CASE(translate_keeps_offset),
+	KUNIT_CASE(translate_bidirectional),
+	KUNIT_CASE(translate_same_buffer_twice),
+	KUNIT_CASE(translate_unmap_unknown),
+	KUNIT_CASE(translate_host_error_fails),
+	KUNIT_CASE(translate_sg_one_hypercall),
+	KUNIT_CASE(translate_sg_scattered),
+	KUNIT_CASE(translate_sg_split_to_max_seg),
+	KUNIT_CASE(translate_sg_split_to_boundary),
+	{}
+};
+
+static struct kunit_case fallback_cases[] = {
+	KUNIT_CASE(fallback_host_enospc),
+	KUNIT_CASE(fallback_host_enomem),
+	KUNIT_CASE(fallback_handle_limit),
+	KUNIT_CASE(fallback_not_contiguous),
+	KUNIT_CASE(fallback_beyond_mask),
+	KUNIT_CASE(fallback_bus_limit),
+	KUNIT_CASE(fallback_no_pool_fails),
+	KUNIT_CASE(fallback_pool_beyond_mask_fails),
+	KUNIT_CASE(fallback_pool_part_below_mask),
+	KUNIT_CASE(fallback_sg_refused),
+	KUNIT_CASE(fallback_sg_more_segs_than_entries),
+	KUNIT_CASE(fallback_sg_beyond_mask),
+	KUNIT_CASE(fallback_sg_long_list),
+	KUNIT_CASE(fallback_sg_unwind),
+	KUNIT_CASE(fallback_sg_host_error_fails),
+	{}
+};
+
+static struct kunit_case sync_cases[] = {
+	KUNIT_CASE(sync_to_device_at_map),
+	KUNIT_CASE(sync_from_device_at_unmap),
+	KUNIT_CASE(sync_to_device_not_copied_back),
+	KUNIT_CASE(sync_for_cpu_from_device),
+	KUNIT_CASE(sync_bidirectional),
+	KUNIT_CASE(sync_partial_range),
+	KUNIT_CASE(sync_skip_cpu_sync_at_unmap),
+	KUNIT_CASE(sync_no_stale_pool_data),
+	KUNIT_CASE(sync_sg_bounced),
+	KUNIT_CASE(sync_translated_is_direct),
+	{}
+};
+
+static struct kunit_case coherent_cases[] = {
+	KUNIT_CASE(coherent_translated),
+	KUNIT_CASE(coherent_not_contiguous),
+	KUNIT_CASE(coherent_refused),
+	KUNIT_CASE(coherent_beyond_mask),
+	KUNIT_CASE(coherent_no_pool_fails),
+	KUNIT_CASE(coherent_pool_keeps_host_alignment),
+	KUNIT_CASE(coherent_alloc_pages_dir),
+	KUNIT_CASE(coherent_alloc_pages_from_pool),
+	KUNIT_CASE(coherent_free_unknown),
+	{}
+};
+
+static struct kunit_case pool_cases[] = {
+	KUNIT_CASE(pool_pinned_once),
+	KUNIT_CASE(pool_released_in_one_batch),
+	KUNIT_CASE(pool_size_rounds_up),
+	KUNIT_CASE(pool_init_unwinds),
+	KUNIT_CASE(pool_too_large),
+	KUNIT_CASE(pool_runs_stay_host_contiguous),
+	KUNIT_CASE(pool_full_then_free),
+	KUNIT_CASE(pool_unmap_wrong_size),
+	{}
+};
+
+static struct kunit_case ops_cases[] = {
+	KUNIT_CASE(ops_dma_supported),
+	KUNIT_CASE(ops_required_mask),
+	KUNIT_CASE(ops_max_mapping_size),
+	KUNIT_CASE(ops_map_resource_refused),
+	KUNIT_CASE(ops_get_sgtable),
+	KUNIT_CASE(ops_mmap_bounds),
+	KUNIT_CASE(ops_detach_waits_for_mappings),
+	KUNIT_CASE(ops_attach_resets_need_sync),
+	{}
+};
+
+#define PVDMA_SUITE(sname, cases)		\
+	static struct kunit_suite sname = {	\
+		.name = #sname,			\
+		.init = pt_init,		\
+		.exit = pt_exit,		\
+		.test_cases = cases,		\
+	}
+
+PVDMA_SUITE(pvdma_guest_translate, translate_cases);
+PVDMA_SUITE(pvdma_guest_fallback, fallback_cases);
+PVDMA_SUITE(pvdma_guest_sync, sync_cases);
+PVDMA_SUITE(pvdma_guest_coherent, coherent_cases);
+PVDMA_SUITE(pvdma_guest_pool, pool_cases);
+PVDMA_SUITE(pvdma_guest_ops, ops_cases);
+
+kunit_test_suites(&pvdma_guest_translate, &pvdma_guest_fallback,
+		  &pvdma_guest_sync, &pvdma_guest_coherent, &pvdma_guest_pool,
+		  &pvdma_guest_ops);
+
+MODULE_DESCRIPTION("KUnit suites for the PVDMA guest");
+MODULE_LICENSE("GPL");
