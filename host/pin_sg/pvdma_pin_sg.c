@@ -143,12 +143,18 @@ static long pvdma_charge(struct pvdma_vm *vm, unsigned long nr_pages)
 	lockdep_assert_held(&vm->lock);
 
 	if (vm->counters.live_handles >= vm->limits.max_handles ||
-	    vm->counters.pinned_pages + nr_pages > vm->limits.max_pinned_pages)
+	    vm->counters.pinned_pages + nr_pages > vm->limits.max_pinned_pages) {
+		pr_warn_ratelimited("pvdma: a VM reached its limit of %lu pinned pages or %lu mappings; its guest bounces instead (raise kvm.pvdma_max_pinned_pages or kvm.pvdma_max_handles to pin more)\n",
+				    vm->limits.max_pinned_pages,
+				    vm->limits.max_handles);
 		return -PVDMA_ENOSPC;
+	}
 
 	pinned_vm = atomic64_add_return(nr_pages, &vm->mm->pinned_vm);
 	if (pinned_vm > lock_limit && !capable(CAP_IPC_LOCK)) {
 		atomic64_sub(nr_pages, &vm->mm->pinned_vm);
+		pr_warn_ratelimited("pvdma: pinning %lu more pages would exceed the VMM's RLIMIT_MEMLOCK of %lu pages; raise it or give the VMM CAP_IPC_LOCK\n",
+				    nr_pages, lock_limit);
 		return -PVDMA_ENOSPC;
 	}
 
