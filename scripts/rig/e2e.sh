@@ -27,6 +27,14 @@ else
 	echo "pins leaked: unknown (the host never reported)"
 	fail=$((fail + 1))
 fi
+# Every run must have reported: a check that never printed is a failure.
+for want in 'pvdma-e2e: done' 'pvdma-e2e: bounce-done' 'pvdma-e2e: builtin-done' \
+	    'pvdma-e2e: bounce-dma-went-through-pool' \
+	    'pvdma-e2e: refuses-when-not-opted-in' 'pvdma-e2e: refuses-on-stock-kvm' \
+	    'host-check: module-no-pins-leaked' 'host-check: bounce-no-pins-leaked' \
+	    'host-check: builtin-no-pins-leaked'; do
+	grep -q "^$want:" "$log" || { echo "e2e: missing: $want"; fail=$((fail + 1)); }
+done
 # The run must have reached its end, or a crash would read as success.
 grep -q '^host: done' "$log" || { echo "e2e: the host did not finish the run"; fail=$((fail + 1)); }
 [ "$rc" = 0 ] || fail=$((fail + 1))
