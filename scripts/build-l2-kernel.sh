@@ -13,14 +13,7 @@ B=$PVDMA_CACHE/l2-build
 OUT=$PVDMA_CACHE/l2-kernel
 FRAG=$REPO/scripts/rig/l2-kernel.config
 
-stamp=$T/.pvdma-linked-$DEB_VER
-if [ ! -f "$stamp" ]; then
-	step "linking an L2 kernel tree from linux-source $DEB_VER (once)"
-	rm -rf "$T" "$B"
-	cp -al "$KSRC" "$T"
-	rm -f "$T"/.pvdma-unpacked-*
-	touch "$stamp"
-fi
+pvdma_link_tree "$T" "$B"
 pvdma_sync_guest "$T" "$PVDMA_CACHE/l2-stage"
 
 mkdir -p "$B" "$OUT"

@@ -31,14 +31,7 @@ GK=drivers/virt/pvdma_kunit
 SYNC=(-rc --delete --exclude='*.o' --exclude='.*.cmd' --exclude='*.ko'
       --exclude='*.mod*')
 
-stamp=$T/.pvdma-linked-$DEB_VER
-if [ ! -f "$stamp" ]; then
-	step "linking a kunit tree from linux-source $DEB_VER (once)"
-	rm -rf "$T" "$B"
-	cp -al "$KSRC" "$T"
-	rm -f "$T"/.pvdma-unpacked-*
-	touch "$stamp"
-fi
+pvdma_link_tree "$T" "$B"
 
 # Patched KVM files: patch pristine copies in a staging area, then sync the
 # result into the tree.  Files patched by an earlier run but no longer by

@@ -51,3 +51,16 @@ pvdma_sync_guest() {
 	rsync -c "$REPO/include/uapi/linux/pvdma.h" "$tree/include/uapi/linux/pvdma.h"
 	rsync -rc --delete "$REPO/guest/pvdma_ops/" "$tree/drivers/virt/pvdma/"
 }
+
+# pvdma_link_tree TREE BUILD: make TREE a hard-link copy of $KSRC, once per
+# Debian version (starting BUILD afresh then).  Files we change in it must be
+# written as new files (rsync, patch), never through the links.
+pvdma_link_tree() {
+	local tree=$1 build=$2 stamp=$1/.pvdma-linked-$DEB_VER
+	[ -f "$stamp" ] && return 0
+	step "linking $(basename "$tree") from linux-source $DEB_VER (once)"
+	rm -rf "$tree" "$build"
+	cp -al "$KSRC" "$tree"
+	rm -f "$tree"/.pvdma-unpacked-*
+	touch "$stamp"
+}
