@@ -2,12 +2,14 @@
 /*
  * pvdma bounce pool: where a mapping goes when translation cannot serve it.
  *
- * The stock kernel's swiotlb exports nothing to modules, so pvdma keeps its
- * own pool, and uses the same pool when built in so that both builds behave
- * alike.  The pool is bounce_size bytes in chunks of 256 KiB (fewer pages if
- * the host maps fewer per call).  Each chunk is physically contiguous in the
- * guest and pinned with one bidirectional KVM_HC_PVDMA_MAP when pvdma
- * starts; it stays pinned until pvdma stops.  The host address of every
+ * pvdma's own pool, behind the interface of pvdma_bounce.h.  The stock
+ * kernel's swiotlb exports nothing to modules, so the module keeps this
+ * pool; built in, pvdma bounces through the kernel's swiotlb instead
+ * (pvdma_swiotlb.c) and uses this pool only if swiotlb cannot serve.  Both
+ * keep the same contract.  The pool is bounce_size bytes in chunks of
+ * 256 KiB (fewer pages if the host maps fewer per call).  Each chunk is
+ * physically contiguous in the guest and pinned with one bidirectional
+ * KVM_HC_PVDMA_MAP when pvdma starts; it stays pinned until pvdma stops.  The host address of every
  * pool page is recorded, so bouncing costs a copy and no hypercall.
  *
  * A chunk is contiguous in the guest but not necessarily on the host.  A
@@ -261,7 +263,7 @@ static int pvdma_pool_index_runs(void)
 }
 
 /**
- * pvdma_bounce_init() - allocate and pin the bounce pool
+ * pvdma_own_init() - allocate and pin the bounce pool
  * @size: bytes, rounded up to whole chunks; 0 means no pool.
  *
  * Must run after pvdma_limits is known and before any device is attached.
@@ -270,7 +272,7 @@ static int pvdma_pool_index_runs(void)
  * Return: 0, -EINVAL if @size is too large, -ENOMEM, -ENOSPC if the host
  * refuses to pin, or -EPROTO if its answer is malformed.
  */
-int pvdma_bounce_init(unsigned long size)
+static int pvdma_own_init(unsigned long size)
 {
 	void *desc;
 	unsigned int i;
@@ -324,12 +326,12 @@ err_free:
 }
 
 /**
- * pvdma_bounce_exit() - unpin and free the bounce pool
+ * pvdma_own_exit() - unpin and free the bounce pool
  *
  * Runs when no device can map any more; a page still handed out would be
  * a leak in pvdma's accounting, and is freed all the same.
  */
-void pvdma_bounce_exit(void)
+static void pvdma_own_exit(void)
 {
 	if (!pool.nr_pages)
 		return;
@@ -340,7 +342,7 @@ void pvdma_bounce_exit(void)
 }
 
 /**
- * pvdma_bounce_is() - is a DMA address in the bounce pool?
+ * pvdma_own_is() - is a DMA address in the bounce pool?
  * @addr: DMA address pvdma handed out
  *
  * Translated buffers are never pool pages, so this tells how @addr was
@@ -348,37 +350,37 @@ void pvdma_bounce_exit(void)
  *
  * Return: true if @addr lies in the pool.
  */
-bool pvdma_bounce_is(dma_addr_t addr)
+static bool pvdma_own_is(dma_addr_t addr)
 {
 	return pvdma_pool_index(addr) >= 0;
 }
 
 /**
- * pvdma_bounce_max_size() - largest buffer the pool can take at any offset
+ * pvdma_own_max_size() - largest buffer the pool can take at any offset
  *
  * Return: bytes, 0 without a pool or if no two pool pages are contiguous.
  */
-size_t pvdma_bounce_max_size(void)
+static size_t pvdma_own_max_size(void)
 {
 	return pool.max_run ? (size_t)(pool.max_run - 1) << PAGE_SHIFT : 0;
 }
 
 /**
- * pvdma_bounce_pages() - size of the pool
+ * pvdma_own_pages() - size of the pool
  *
  * Return: pages in the pool, 0 without one.
  */
-unsigned int pvdma_bounce_pages(void)
+static unsigned int pvdma_own_pages(void)
 {
 	return pool.nr_pages;
 }
 
 /**
- * pvdma_bounce_used() - pages of the pool handed out
+ * pvdma_own_used() - pages of the pool handed out
  *
  * Return: pages handed out now; a snapshot.
  */
-unsigned int pvdma_bounce_used(void)
+static unsigned int pvdma_own_used(void)
 {
 	return READ_ONCE(pool.used);
 }
@@ -457,7 +459,7 @@ static void pvdma_pool_copy(long i, dma_addr_t addr, size_t size,
 }
 
 /**
- * pvdma_bounce_map() - bounce a buffer for the device
+ * pvdma_own_map() - bounce a buffer for the device
  * @dev: device that will do the DMA
  * @phys: guest-physical address of the buffer, physically contiguous
  * @size: bytes
@@ -471,8 +473,8 @@ static void pvdma_pool_copy(long i, dma_addr_t addr, size_t size,
  * Return: the DMA address, or %DMA_MAPPING_ERROR if the pool has no fitting
  * room (logged, ratelimited).
  */
-dma_addr_t pvdma_bounce_map(struct device *dev, phys_addr_t phys, size_t size,
-			    u64 mask)
+static dma_addr_t pvdma_own_map(struct device *dev, phys_addr_t phys,
+				size_t size, u64 mask)
 {
 	unsigned int off = offset_in_page(phys);
 	unsigned int k;
@@ -488,7 +490,7 @@ dma_addr_t pvdma_bounce_map(struct device *dev, phys_addr_t phys, size_t size,
 }
 
 /**
- * pvdma_bounce_alloc() - allocate coherent memory from the pool
+ * pvdma_own_alloc() - allocate coherent memory from the pool
  * @dev: device that will share the memory
  * @size: bytes
  * @mask: coherent DMA mask the device address must fit
@@ -497,12 +499,12 @@ dma_addr_t pvdma_bounce_map(struct device *dev, phys_addr_t phys, size_t size,
  * For a coherent buffer translation cannot serve: CPU and device share the
  * pool pages themselves, so nothing is ever copied.  Zeroed, and aligned to
  * the order of @size in the guest and on the host, as dma_alloc_coherent()
- * promises.  Release with pvdma_bounce_unmap().
+ * promises.  Release with pvdma_own_unmap().
  *
  * Return: the kernel address, or %NULL if the pool has no fitting room.
  */
-void *pvdma_bounce_alloc(struct device *dev, size_t size, u64 mask,
-			 dma_addr_t *addr)
+static void *pvdma_own_alloc(struct device *dev, size_t size, u64 mask,
+			     dma_addr_t *addr)
 {
 	unsigned int k;
 	void *va;
@@ -520,9 +522,9 @@ void *pvdma_bounce_alloc(struct device *dev, size_t size, u64 mask,
 }
 
 /**
- * pvdma_bounce_unmap() - release a bounced buffer or pool allocation
+ * pvdma_own_unmap() - release a bounced buffer or pool allocation
  * @dev: the device
- * @addr: DMA address pvdma_bounce_map() or pvdma_bounce_alloc() returned
+ * @addr: DMA address pvdma_own_map() or pvdma_own_alloc() returned
  * @size: size given to it
  * @dir: direction of the mapping
  * @attrs: DMA attributes; %DMA_ATTR_SKIP_CPU_SYNC skips the copy back
@@ -533,8 +535,9 @@ void *pvdma_bounce_alloc(struct device *dev, size_t size, u64 mask,
  * Return: true, or false (logged) if @addr/@size was not handed out by
  * the pool; nothing is then released.
  */
-bool pvdma_bounce_unmap(struct device *dev, dma_addr_t addr, size_t size,
-			enum dma_data_direction dir, unsigned long attrs)
+static bool pvdma_own_unmap(struct device *dev, dma_addr_t addr,
+			    size_t size, enum dma_data_direction dir,
+			    unsigned long attrs)
 {
 	unsigned long n = PFN_UP(offset_in_page(addr) + size);
 	long i = pvdma_pool_index(addr);
@@ -559,7 +562,8 @@ bool pvdma_bounce_unmap(struct device *dev, dma_addr_t addr, size_t size,
 }
 
 /**
- * pvdma_bounce_sync_for_cpu() - give a bounced range back to the CPU
+ * pvdma_own_sync_for_cpu() - give a bounced range back to the CPU
+ * @dev: the device
  * @addr: DMA address within a bounced mapping
  * @size: bytes from @addr
  * @dir: direction of the mapping
@@ -568,8 +572,8 @@ bool pvdma_bounce_unmap(struct device *dev, dma_addr_t addr, size_t size,
  * for an address outside the pool (a translated mapping: the device wrote
  * the buffer itself) or for pool allocations.
  */
-void pvdma_bounce_sync_for_cpu(dma_addr_t addr, size_t size,
-			       enum dma_data_direction dir)
+static void pvdma_own_sync_for_cpu(struct device *dev, dma_addr_t addr,
+				   size_t size, enum dma_data_direction dir)
 {
 	long i = pvdma_pool_index(addr);
 
@@ -578,7 +582,8 @@ void pvdma_bounce_sync_for_cpu(dma_addr_t addr, size_t size,
 }
 
 /**
- * pvdma_bounce_sync_for_device() - give a bounced range to the device
+ * pvdma_own_sync_for_device() - give a bounced range to the device
+ * @dev: the device
  * @addr: DMA address within a bounced mapping
  * @size: bytes from @addr
  * @dir: direction of the mapping
@@ -586,11 +591,29 @@ void pvdma_bounce_sync_for_cpu(dma_addr_t addr, size_t size,
  * Copies what the CPU wrote to the buffer into the pool.  Does nothing for
  * an address outside the pool or for pool allocations.
  */
-void pvdma_bounce_sync_for_device(dma_addr_t addr, size_t size,
-				  enum dma_data_direction dir)
+static void pvdma_own_sync_for_device(struct device *dev, dma_addr_t addr,
+				      size_t size, enum dma_data_direction dir)
 {
 	long i = pvdma_pool_index(addr);
 
 	if (i >= 0 && (dir == DMA_TO_DEVICE || dir == DMA_BIDIRECTIONAL))
 		pvdma_pool_copy(i, addr, size, true);
 }
+
+const struct pvdma_bounce_ops pvdma_bounce_own = {
+	.name			= "own pool",
+	.init			= pvdma_own_init,
+	.exit			= pvdma_own_exit,
+	.is			= pvdma_own_is,
+	.max_size		= pvdma_own_max_size,
+	.pages			= pvdma_own_pages,
+	.used			= pvdma_own_used,
+	.map			= pvdma_own_map,
+	.alloc			= pvdma_own_alloc,
+	.unmap			= pvdma_own_unmap,
+	.sync_for_cpu		= pvdma_own_sync_for_cpu,
+	.sync_for_device	= pvdma_own_sync_for_device,
+};
+
+/* The module only ever has its own pool; built in, pvdma_init() chooses. */
+const struct pvdma_bounce_ops *pvdma_bounce = &pvdma_bounce_own;

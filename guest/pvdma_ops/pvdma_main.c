@@ -7,7 +7,8 @@
  * guest-physical addresses mean nothing.  pvdma installs its dma_map_ops
  * (pvdma_ops.c) on such devices: every DMA mapping is pinned on the host by
  * hypercall and the device is given host-physical addresses; what the host
- * cannot serve is bounced through a pool pinned once (pvdma_bounce.c).
+ * cannot serve is bounced through a pool pinned once: the kernel's swiotlb
+ * when built in (pvdma_swiotlb.c), pvdma's own as a module (pvdma_bounce.c).
  *
  * Parameters (pvdma.<name>= on the command line when built in; devices and
  * ids also writable in /sys/module/pvdma/parameters/):
@@ -542,6 +543,22 @@ err_nodev:
 }
 
 /*
+ * Pin the bounce pool.  Built in, that is the kernel's swiotlb pool; if
+ * swiotlb cannot serve, pvdma's own pool, as the module has.
+ */
+static int pvdma_bounce_start(unsigned long size)
+{
+#ifndef MODULE
+	pvdma_bounce = &pvdma_bounce_swiotlb;
+	if (!pvdma_bounce_init(size))
+		return 0;
+	pr_info("falling back to pvdma's own bounce pool\n");
+	pvdma_bounce = &pvdma_bounce_own;
+#endif
+	return pvdma_bounce_init(size);
+}
+
+/*
  * Built in, pvdma starts at arch_initcall: after the PCI bus type exists
  * (postcore) and before PCI enumeration (subsys) adds the devices, so the
  * bus notifier sees every one before a driver can bind.  As a module,
@@ -568,7 +585,7 @@ static int __init pvdma_init(void)
 	ret = pvdma_bufs_init();
 	if (ret)
 		goto out;
-	ret = pvdma_bounce_init(bounce_size);
+	ret = pvdma_bounce_start(bounce_size);
 	if (ret)
 		goto err_bufs;
 
@@ -587,10 +604,10 @@ static int __init pvdma_init(void)
 	mutex_unlock(&pvdma_mutex);
 	bus_for_each_dev(&pci_bus_type, NULL, NULL, pvdma_attach_existing);
 
-	pr_info("host ABI %u: up to %u ranges, %u segments, %u pages per map; bounce pool %u KiB\n",
+	pr_info("host ABI %u: up to %u ranges, %u segments, %u pages per map; bounce pool %u KiB (%s)\n",
 		pvdma_limits.abi_version, pvdma_limits.max_ranges,
 		pvdma_limits.max_segs, pvdma_limits.max_map_pages,
-		pvdma_bounce_pages() << (PAGE_SHIFT - 10));
+		pvdma_bounce_pages() << (PAGE_SHIFT - 10), pvdma_bounce->name);
 	if (!devices && !ids)
 		pr_warn("no devices listed; set devices=<PCI address>[,...] or ids=<vendor>:<device>[,...] to attach any\n");
 	return 0;

@@ -795,7 +795,7 @@ static int pvdma_get_sgtable(struct device *dev, struct sg_table *sgt,
 static void pvdma_sync_single_for_cpu(struct device *dev, dma_addr_t addr,
 				      size_t size, enum dma_data_direction dir)
 {
-	pvdma_bounce_sync_for_cpu(addr, size, dir);
+	pvdma_bounce_sync_for_cpu(dev, addr, size, dir);
 }
 
 /*
@@ -806,7 +806,7 @@ static void pvdma_sync_single_for_device(struct device *dev, dma_addr_t addr,
 					 size_t size,
 					 enum dma_data_direction dir)
 {
-	pvdma_bounce_sync_for_device(addr, size, dir);
+	pvdma_bounce_sync_for_device(dev, addr, size, dir);
 }
 
 /* sync_sg_for_cpu: as sync_single_for_cpu, per entry of a bounced list. */
@@ -820,8 +820,8 @@ static void pvdma_sync_sg_for_cpu(struct device *dev, struct scatterlist *sgl,
 	if (!pvdma_bounce_is(sg_dma_address(sgl)))
 		return;
 	for_each_sg(sgl, sg, nents, i)
-		pvdma_bounce_sync_for_cpu(sg_dma_address(sg), sg_dma_len(sg),
-					  dir);
+		pvdma_bounce_sync_for_cpu(dev, sg_dma_address(sg),
+					  sg_dma_len(sg), dir);
 }
 
 /* sync_sg_for_device: as sync_single_for_device, per entry. */
@@ -835,7 +835,7 @@ static void pvdma_sync_sg_for_device(struct device *dev,
 	if (!pvdma_bounce_is(sg_dma_address(sgl)))
 		return;
 	for_each_sg(sgl, sg, nents, i)
-		pvdma_bounce_sync_for_device(sg_dma_address(sg),
+		pvdma_bounce_sync_for_device(dev, sg_dma_address(sg),
 					     sg_dma_len(sg), dir);
 }
 

@@ -13,6 +13,11 @@
  *
  * Each test ends by checking that nothing leaked: no live host handle but
  * the bounce pool's, no pool page in use, no live mapping counted.
+ *
+ * The kernel built in has two bounce pools behind one interface: pvdma's
+ * own (as the module) and the kernel's swiotlb.  Most suites run on the
+ * own pool, whose layout they know; the pvdma_guest_swiotlb* suites run
+ * the bounce paths again on swiotlb, pinned per segment by the fake.
  */
 
 #include <kunit/device.h>
@@ -300,7 +305,10 @@ static void *pt_pages(struct kunit *test, unsigned int order)
 
 static const struct pvdma_host_ops *pt_real_host;
 
-static int pt_init(struct kunit *test)
+/* The bounce pool the suite runs on. */
+static const struct pvdma_bounce_ops *pt_pool;
+
+static int pt_init_common(struct kunit *test)
 {
 	struct pt *t;
 	int ret;
@@ -324,6 +332,7 @@ static int pt_init(struct kunit *test)
 		.max_batch = PVDMA_MAX_BATCH,
 	};
 	KUNIT_ASSERT_EQ(test, pvdma_bufs_init(), 0);
+	pvdma_bounce = pt_pool;
 	KUNIT_ASSERT_EQ(test, pool_reinit(test, POOL_SIZE), 0);
 
 	t->dev = kunit_device_register(test, "pvdma-guest-test");
@@ -342,6 +351,24 @@ static int pt_init(struct kunit *test)
 	return 0;
 }
 
+/* Suites on pvdma's own pool. */
+static int pt_init(struct kunit *test)
+{
+	pt_pool = &pvdma_bounce_own;
+	return pt_init_common(test);
+}
+
+/*
+ * Suites on the kernel's swiotlb.  The first init creates swiotlb's pool
+ * (2 MiB: swiotlb_init_late() takes no less); later ones pin that pool
+ * again, as pvdma does with a pool made at boot.
+ */
+static int pt_init_swiotlb(struct kunit *test)
+{
+	pt_pool = &pvdma_bounce_swiotlb;
+	return pt_init_common(test);
+}
+
 static void pt_exit(struct kunit *test)
 {
 	struct pt *t = test->priv;
@@ -358,6 +385,7 @@ static void pt_exit(struct kunit *test)
 		mutex_unlock(&pvdma_mutex);
 	}
 	pvdma_bounce_exit();
+	pvdma_bounce = &pvdma_bounce_own;
 	pvdma_bufs_exit();
 	memset(&pvdma_limits, 0, sizeof(pvdma_limits));
 	pvdma_host = pt_real_host;
@@ -1340,6 +1368,135 @@ static void pool_unmap_wrong_size(struct kunit *test)
 	expect_clean(test);
 }
 
+/* ---- pvdma_guest_swiotlb: the kernel's swiotlb as the bounce pool ---- */
+
+static void swiotlb_pinned_per_segment(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	unsigned int pages, maps;
+
+	pvdma_bounce_exit();
+	maps = fh.maps;
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, POOL_SIZE), 0);
+	pages = pvdma_bounce_pages();
+	/* All of swiotlb's pool, one MAP per 256 KiB segment, kept. */
+	KUNIT_EXPECT_GE(test, pages, (unsigned int)(SZ_2M >> PAGE_SHIFT));
+	KUNIT_EXPECT_EQ(test, pages % POOL_CHUNK_PAGES, 0U);
+	KUNIT_EXPECT_EQ(test, fh.maps - maps, pages / POOL_CHUNK_PAGES);
+	KUNIT_EXPECT_EQ(test, t->pool_live, pages / POOL_CHUNK_PAGES);
+	KUNIT_EXPECT_EQ(test, fh.last_dir, PVDMA_MAP_BIDIRECTIONAL);
+	/* Runs end with their segment: no swiotlb mapping crosses one. */
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_max_size(),
+			(size_t)SZ_256K - PAGE_SIZE);
+	expect_clean(test);
+}
+
+static void swiotlb_released_on_exit(struct kunit *test)
+{
+	pvdma_bounce_exit();
+	KUNIT_EXPECT_EQ(test, fh.live, 0U);
+	KUNIT_EXPECT_EQ(test, fh.bad_unmaps, 0U);
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_pages(), 0U);
+	KUNIT_EXPECT_FALSE(test, pvdma_bounce_is(PFN_PHYS(FAKE_BASE_LOW)));
+}
+
+static void swiotlb_pin_refused_unwinds(struct kunit *test)
+{
+	pvdma_bounce_exit();
+	/* The second segment is refused: the first is released again. */
+	fake_fail(1, 1, -PVDMA_ENOSPC);
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_init(POOL_SIZE), -ENOSPC);
+	KUNIT_EXPECT_EQ(test, fh.live, 0U);
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_pages(), 0U);
+}
+
+/* Host frames in runs of 3: a 2-page bounce may need a second try. */
+static void swiotlb_retry_finds_host_contiguous(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	dma_addr_t dma[5];
+	void *buf[5];
+	int i;
+
+	fh.run = 3;
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, POOL_SIZE), 0);
+	fake_fail(0, ARRAY_SIZE(dma), -PVDMA_ENOSPC);
+	for (i = 0; i < ARRAY_SIZE(dma); i++) {
+		buf[i] = pt_pages(test, 1);
+		memset(buf[i], 0x60 + i, 2 * PAGE_SIZE);
+		dma[i] = dma_map_single(t->dev, buf[i], 2 * PAGE_SIZE,
+					DMA_TO_DEVICE);
+		KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma[i]));
+		KUNIT_EXPECT_TRUE(test, dev_sees(test, dma[i], 0x60 + i,
+						 2 * PAGE_SIZE));
+	}
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_NO_BOUNCE_SPACE), 0);
+	/* The slots held while retrying went back to swiotlb. */
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_used(), 2U * ARRAY_SIZE(dma));
+	for (i = 0; i < ARRAY_SIZE(dma); i++)
+		dma_unmap_single(t->dev, dma[i], 2 * PAGE_SIZE, DMA_TO_DEVICE);
+	expect_clean(test);
+}
+
+/* No two pool pages contiguous on the host: only one-page bounces work. */
+static void swiotlb_not_contiguous_fails(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 1);
+	dma_addr_t dma;
+
+	fh.stride = 2;
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, POOL_SIZE), 0);
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_max_size(), (size_t)0);
+	fake_fail(0, 1, -PVDMA_ENOSPC);
+	dma = dma_map_single(t->dev, buf, 2 * PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_EXPECT_TRUE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_NO_BOUNCE_SPACE), 1);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_FAILURES), 1);
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_used(), 0U);
+
+	memset(buf, 0x71, PAGE_SIZE);
+	dma = bounce_one(test, buf, PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_EXPECT_TRUE(test, dev_sees(test, dma, 0x71, PAGE_SIZE));
+	dma_unmap_single(t->dev, dma, PAGE_SIZE, DMA_TO_DEVICE);
+	expect_clean(test);
+}
+
+/* The pool lies above a 32-bit mask: the bounce fails, nothing is held. */
+static void swiotlb_beyond_mask_fails(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+
+	fh.base = FAKE_BASE_HIGH;
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, POOL_SIZE), 0);
+	KUNIT_ASSERT_EQ(test, dma_set_mask(t->dev, DMA_BIT_MASK(32)), 0);
+	fake_fail(0, 1, -PVDMA_ENOSPC);
+	dma = dma_map_single(t->dev, buf, PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_EXPECT_TRUE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_NO_BOUNCE_SPACE), 1);
+	expect_clean(test);
+}
+
+static void swiotlb_unmap_twice_refused(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 1);
+	dma_addr_t dma;
+
+	dma = bounce_one(test, buf, 2 * PAGE_SIZE, DMA_TO_DEVICE);
+	/* The wrong size is refused, and so is a second release. */
+	dma_unmap_single(t->dev, dma, PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_BAD_UNMAP), 1);
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_used(), 2U);
+	dma_unmap_single(t->dev, dma, 2 * PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_used(), 0U);
+	KUNIT_EXPECT_FALSE(test, pvdma_bounce_unmap(t->dev, dma, 2 * PAGE_SIZE,
+						    DMA_TO_DEVICE, 0));
+	expect_clean(test);
+}
+
 /* ---- pvdma_guest_ops: the remaining ops and attach bookkeeping ---- */
 
 static void ops_dma_supported(struct kunit *test)
@@ -1545,6 +1702,24 @@ static struct kunit_case pool_cases[] = {
 	{}
 };
 
+/* Bounce paths that hold for swiotlb too (it keeps no in-page offset). */
+static struct kunit_case swiotlb_cases[] = {
+	KUNIT_CASE(swiotlb_pinned_per_segment),
+	KUNIT_CASE(swiotlb_released_on_exit),
+	KUNIT_CASE(swiotlb_pin_refused_unwinds),
+	KUNIT_CASE(swiotlb_retry_finds_host_contiguous),
+	KUNIT_CASE(swiotlb_not_contiguous_fails),
+	KUNIT_CASE(swiotlb_beyond_mask_fails),
+	KUNIT_CASE(swiotlb_unmap_twice_refused),
+	KUNIT_CASE(fallback_host_enospc),
+	KUNIT_CASE(fallback_not_contiguous),
+	KUNIT_CASE(fallback_beyond_mask),
+	KUNIT_CASE(coherent_not_contiguous),
+	KUNIT_CASE(coherent_refused),
+	KUNIT_CASE(coherent_beyond_mask),
+	{}
+};
+
 static struct kunit_case ops_cases[] = {
 	KUNIT_CASE(ops_dma_supported),
 	KUNIT_CASE(ops_required_mask),
@@ -1557,13 +1732,14 @@ static struct kunit_case ops_cases[] = {
 	{}
 };
 
-#define PVDMA_SUITE(sname, cases)		\
+#define PVDMA_SUITE_ON(sname, cases, sinit)	\
 	static struct kunit_suite sname = {	\
 		.name = #sname,			\
-		.init = pt_init,		\
+		.init = sinit,			\
 		.exit = pt_exit,		\
 		.test_cases = cases,		\
 	}
+#define PVDMA_SUITE(sname, cases) PVDMA_SUITE_ON(sname, cases, pt_init)
 
 PVDMA_SUITE(pvdma_guest_translate, translate_cases);
 PVDMA_SUITE(pvdma_guest_fallback, fallback_cases);
@@ -1571,10 +1747,13 @@ PVDMA_SUITE(pvdma_guest_sync, sync_cases);
 PVDMA_SUITE(pvdma_guest_coherent, coherent_cases);
 PVDMA_SUITE(pvdma_guest_pool, pool_cases);
 PVDMA_SUITE(pvdma_guest_ops, ops_cases);
+PVDMA_SUITE_ON(pvdma_guest_swiotlb, swiotlb_cases, pt_init_swiotlb);
+PVDMA_SUITE_ON(pvdma_guest_swiotlb_sync, sync_cases, pt_init_swiotlb);
 
 kunit_test_suites(&pvdma_guest_translate, &pvdma_guest_fallback,
 		  &pvdma_guest_sync, &pvdma_guest_coherent, &pvdma_guest_pool,
-		  &pvdma_guest_ops);
+		  &pvdma_guest_ops, &pvdma_guest_swiotlb,
+		  &pvdma_guest_swiotlb_sync);
 
 MODULE_DESCRIPTION("KUnit suites for the PVDMA guest");
 MODULE_LICENSE("GPL");

@@ -1,0 +1,646 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pvdma bounce pool, built in: the kernel's own swiotlb.
+ *
+ * Built into the kernel, pvdma can call swiotlb directly, so it bounces
+ * through the kernel's default swiotlb pool instead of keeping a second
+ * pool of its own (pvdma_bounce.c, which the module must use: swiotlb
+ * exports nothing).  Like swiotlb-xen, which makes its pool
+ * machine-contiguous segment by segment, pvdma pins the pool once, one
+ * KVM_HC_PVDMA_MAP per 256 KiB segment (IO_TLB_SEGSIZE slots; fewer pages
+ * per call if the host maps fewer), records the host address of each page,
+ * and keeps it pinned for the guest's life.  Bouncing then costs a copy and
+ * no hypercall.
+ *
+ * Where the pool comes from:
+ *  - x86 sets swiotlb up at boot only when it needs it (more than 4 GiB of
+ *    RAM, or confidential computing).  Otherwise pvdma creates it at
+ *    arch_initcall with swiotlb_init_late(), pinning each segment from the
+ *    remap callback, and sets x86_swiotlb_enable, as iommu=soft would:
+ *    otherwise pci_iommu_init() (rootfs_initcall) would tear the pool down
+ *    under pvdma with swiotlb_exit().  (Only an AMD GART, which KVM does
+ *    not emulate, would clear it again there.)
+ *  - If the pool exists already, pvdma pins it as it is, whatever its size
+ *    (swiotlb= sizes it; bounce_size is ignored), after stopping swiotlb
+ *    from growing into unpinned pools (default_swiotlb_base()).
+ * If either fails, pvdma_init() falls back to its own pool.
+ *
+ * A swiotlb mapping lies within one segment, which is contiguous in the
+ * guest but not necessarily on the host.  So a mapping swiotlb hands out is
+ * kept only if it lies in the pinned pool, its pages are host-contiguous,
+ * and it ends below the device's DMA mask without crossing its segment
+ * boundary.  Otherwise pvdma holds on to it and asks swiotlb again, a few
+ * times (holding makes swiotlb pick other slots), then releases what it
+ * held; if no try fits, the bounce fails and the caller counts
+ * fail_no_bounce_space.  Unlike the own pool, a bounced buffer keeps only
+ * the offset swiotlb keeps (the device's min_align_mask), as it does for
+ * every other device.
+ *
+ * The pool is shared: dma-direct may bounce other devices' DMA through it
+ * too.  bounce_used counts only what pvdma holds.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/atomic.h>
+#include <linux/bitops.h>
+#include <linux/bsearch.h>
+#include <linux/dma-mapping.h>
+#include <linux/log2.h>
+#include <linux/mm.h>
+#include <linux/sizes.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
+#include <linux/swiotlb.h>
+#include <asm/iommu.h>
+
+#include "pvdma_bounce.h"
+#include "pvdma_internal.h"
+
+/* One swiotlb segment: no mapping crosses it.  256 KiB. */
+#define PVDMA_SEG_BYTES		(IO_TLB_SEGSIZE << IO_TLB_SHIFT)
+#define PVDMA_SEG_PAGES		(PVDMA_SEG_BYTES >> PAGE_SHIFT)
+#define PVDMA_SLOTS_PER_PAGE	(PAGE_SIZE >> IO_TLB_SHIFT)
+
+/* swiotlb_init_late() cannot allocate a pool of 1 MiB or less. */
+#define PVDMA_SW_MIN_SIZE	SZ_2M
+
+/* Mappings held while asking swiotlb again for one the device can use. */
+#define PVDMA_SW_TRIES		4
+
+/* orig_addr of pvdma_sw_alloc() memory: swiotlb never copies it. */
+#define PVDMA_SW_NO_ORIG	(~(phys_addr_t)0)
+
+/* A run of pool pages contiguous on the host; sorted by @hpa for lookup. */
+struct pvdma_sw_run {
+	u64 hpa;
+	unsigned int index;
+	unsigned int nr_pages;
+};
+
+/*
+ * The pinned pool.  Everything but @slots, @coherent and @used is written
+ * only by init and exit, when no device maps.
+ */
+struct pvdma_sw {
+	phys_addr_t start;	/* guest-physical start of the pool */
+	unsigned int nr_pages;
+	unsigned int pin_pages;	/* pages per KVM_HC_PVDMA_MAP */
+	unsigned int nr_pins;	/* live handles in @handles */
+	unsigned int max_run;	/* longest host-contiguous run, in pages */
+	u64 lowest;		/* lowest host address in the pool */
+	u64 *hpa;		/* host address of each page */
+	u16 *contig;		/* host-contiguous pages from here to run end */
+	u64 *handles;
+	struct pvdma_sw_run *runs;
+	unsigned int nr_runs;
+	u16 *slots;		/* at a mapping's first slot: its slots */
+	unsigned long *coherent; /* slots of pvdma_sw_alloc() memory */
+	atomic_t used;		/* slots pvdma holds */
+};
+
+static struct pvdma_sw sw;
+
+static int pvdma_sw_run_cmp(const void *a, const void *b)
+{
+	const struct pvdma_sw_run *x = a, *y = b;
+
+	return x->hpa < y->hpa ? -1 : x->hpa > y->hpa;
+}
+
+static int pvdma_sw_run_find(const void *key, const void *elt)
+{
+	u64 addr = *(const u64 *)key;
+	const struct pvdma_sw_run *r = elt;
+
+	if (addr < r->hpa)
+		return -1;
+	return addr - r->hpa >= (u64)r->nr_pages << PAGE_SHIFT;
+}
+
+/* Is DMA address @addr in the pool?  If so, *@tlb is its guest address. */
+static bool pvdma_sw_tlb(dma_addr_t addr, phys_addr_t *tlb)
+{
+	const struct pvdma_sw_run *r;
+	u64 key = addr;
+
+	r = bsearch(&key, sw.runs, sw.nr_runs, sizeof(*r), pvdma_sw_run_find);
+	if (!r)
+		return false;
+	*tlb = sw.start + PFN_PHYS(r->index) + (key - r->hpa);
+	return true;
+}
+
+static unsigned int pvdma_sw_slot(phys_addr_t tlb)
+{
+	return (tlb - sw.start) >> IO_TLB_SHIFT;
+}
+
+/* Slots a mapping of @size bytes at @tlb occupies. */
+static unsigned int pvdma_sw_nr_slots(phys_addr_t tlb, size_t size)
+{
+	return DIV_ROUND_UP((tlb & (IO_TLB_SIZE - 1)) + size, IO_TLB_SIZE);
+}
+
+static void pvdma_sw_free(void)
+{
+	kfree(sw.hpa);
+	kfree(sw.contig);
+	kfree(sw.handles);
+	kfree(sw.runs);
+	kfree(sw.slots);
+	bitmap_free(sw.coherent);
+	memset(&sw, 0, sizeof(sw));
+}
+
+/* Release the first @nr pins, in as few exits as possible. */
+static void pvdma_sw_unpin(unsigned int nr)
+{
+	unsigned int batch = min_t(u32, pvdma_limits.max_batch, PVDMA_MAX_BATCH);
+	unsigned int i, n;
+	long ret;
+
+	for (i = 0; i < nr; i += n) {
+		/* The host reads the handles from one guest page. */
+		n = min3(nr - i, batch, (unsigned int)((PAGE_SIZE -
+			 offset_in_page(&sw.handles[i])) / sizeof(u64)));
+		ret = pvdma_host->unmap_batch(virt_to_phys(&sw.handles[i]), n);
+		if (ret)
+			pr_err("cannot release %u swiotlb pool pins: %s (%ld); the host keeps them pinned until the VM stops\n",
+			       n, pvdma_strerror(ret), ret);
+	}
+}
+
+/*
+ * Pin pages [@first, @first + @nr) of the pool with one MAP, recording
+ * their host addresses.  @desc is a zeroed page for the MAP descriptors.
+ */
+static int pvdma_sw_pin_one(unsigned int first, unsigned int nr, void *desc)
+{
+	struct pvdma_range *range = desc;
+	/* After the range, 16-aligned: the two never overlap. */
+	struct pvdma_map_result *res = desc + 64;
+	u32 max_segs = min(nr, pvdma_limits.max_segs);
+	unsigned int i = first, s;
+	long ret;
+
+	range->gpa = sw.start + PFN_PHYS(first);
+	range->len = PFN_PHYS(nr);
+	res->max_segs = max_segs;
+	ret = pvdma_host->map(virt_to_phys(range), 1, virt_to_phys(res),
+			      PVDMA_MAP_BIDIRECTIONAL);
+	if (ret) {
+		pr_err("cannot pin the swiotlb pool: %s (%ld); raise the host's pin limits or boot with a smaller swiotlb=\n",
+		       pvdma_strerror(ret), ret);
+		return -ENOSPC;
+	}
+	sw.handles[sw.nr_pins++] = res->handle;
+
+	for (s = 0; s < min(res->nr_segs, max_segs); s++) {
+		u64 addr = res->segs[s].addr, len = res->segs[s].len;
+
+		if (!PAGE_ALIGNED(addr) || !PAGE_ALIGNED(len))
+			goto err_proto;
+		for (; len; len -= PAGE_SIZE, addr += PAGE_SIZE) {
+			if (i == first + nr)
+				goto err_proto;
+			sw.hpa[i++] = addr;
+		}
+	}
+	if (i == first + nr)
+		return 0;
+
+err_proto:
+	pr_err("host returned malformed segments for the swiotlb pool; use guest and host modules from the same PVDMA release\n");
+	return -EPROTO;
+}
+
+/*
+ * Find the host-contiguous runs, which never cross a segment (swiotlb maps
+ * within one), the lowest address and the longest run; sort the runs.
+ */
+static int pvdma_sw_index_runs(void)
+{
+	unsigned int i, n = 0;
+
+	for (i = sw.nr_pages; i--; ) {
+		bool joins = (i + 1) % PVDMA_SEG_PAGES &&
+			     sw.hpa[i + 1] == sw.hpa[i] + PAGE_SIZE;
+
+		sw.contig[i] = joins ? sw.contig[i + 1] + 1 : 1;
+	}
+
+	sw.lowest = U64_MAX;
+	for (i = 0; i < sw.nr_pages; i += sw.contig[i]) {
+		sw.runs[n].hpa = sw.hpa[i];
+		sw.runs[n].index = i;
+		sw.runs[n].nr_pages = sw.contig[i];
+		sw.lowest = min(sw.lowest, sw.hpa[i]);
+		sw.max_run = max_t(unsigned int, sw.max_run, sw.contig[i]);
+		n++;
+	}
+	sw.nr_runs = n;
+	sort(sw.runs, n, sizeof(*sw.runs), pvdma_sw_run_cmp, NULL);
+
+	/* A host page twice in the pool would make lookups ambiguous. */
+	for (i = 1; i < n; i++) {
+		const struct pvdma_sw_run *p = &sw.runs[i - 1];
+
+		if (p->hpa + PFN_PHYS(p->nr_pages) > sw.runs[i].hpa) {
+			pr_err("host returned overlapping segments for the swiotlb pool; use guest and host modules from the same PVDMA release\n");
+			return -EPROTO;
+		}
+	}
+	return 0;
+}
+
+/* Pin the swiotlb pool at @start, @bytes long: one MAP per segment. */
+static int pvdma_sw_pin(phys_addr_t start, size_t bytes)
+{
+	unsigned int nr_slots = bytes >> IO_TLB_SHIFT, first, nr;
+	void *desc;
+	int ret;
+
+	if (!PAGE_ALIGNED(start) || !bytes || bytes % PVDMA_SEG_BYTES) {
+		pr_err("the swiotlb pool at %pa is not made of whole segments; boot without pvdma=on or report it\n",
+		       &start);
+		return -EINVAL;
+	}
+	sw.start = start;
+	sw.nr_pages = bytes >> PAGE_SHIFT;
+	sw.pin_pages = min_t(u32, PVDMA_SEG_PAGES,
+			     rounddown_pow_of_two(pvdma_limits.max_map_pages));
+	nr = DIV_ROUND_UP(sw.nr_pages, sw.pin_pages);
+
+	ret = -ENOMEM;
+	sw.hpa = kcalloc(sw.nr_pages, sizeof(*sw.hpa), GFP_KERNEL);
+	sw.contig = kcalloc(sw.nr_pages, sizeof(*sw.contig), GFP_KERNEL);
+	sw.handles = kcalloc(nr, sizeof(*sw.handles), GFP_KERNEL);
+	sw.runs = kcalloc(sw.nr_pages, sizeof(*sw.runs), GFP_KERNEL);
+	sw.slots = kcalloc(nr_slots, sizeof(*sw.slots), GFP_KERNEL);
+	sw.coherent = bitmap_zalloc(nr_slots, GFP_KERNEL);
+	desc = (void *)get_zeroed_page(GFP_KERNEL);
+	if (!sw.hpa || !sw.contig || !sw.handles || !sw.runs || !sw.slots ||
+	    !sw.coherent || !desc) {
+		pr_err("no memory to track the swiotlb pool; boot with a smaller swiotlb=\n");
+		goto err;
+	}
+
+	for (first = 0; first < sw.nr_pages; first += sw.pin_pages) {
+		ret = pvdma_sw_pin_one(first, sw.pin_pages, desc);
+		if (ret)
+			goto err;
+	}
+	ret = pvdma_sw_index_runs();
+	if (ret)
+		goto err;
+	free_page((unsigned long)desc);
+	return 0;
+
+err:
+	if (sw.handles)
+		pvdma_sw_unpin(sw.nr_pins);
+	free_page((unsigned long)desc);
+	pvdma_sw_free();
+	return ret;
+}
+
+/* swiotlb_init_late()'s remap callback: pin the new pool. */
+static int pvdma_sw_remap(void *tlb, unsigned long nslabs)
+{
+	return pvdma_sw_pin(virt_to_phys(tlb), nslabs << IO_TLB_SHIFT);
+}
+
+/**
+ * pvdma_sw_init() - pin the kernel's swiotlb pool, creating it if needed
+ * @size: bytes of a pool pvdma creates (at least 2 MiB, a power of two);
+ *	  0 means no pool.  Ignored if swiotlb has a pool already.
+ *
+ * Must run after pvdma_limits is known and before any device is attached.
+ * Built in, at arch_initcall; may run again after pvdma_sw_exit() (KUnit),
+ * and then pins the pool it created the first time.
+ *
+ * Return: 0, -ENOMEM, -ENOSPC if the host refuses to pin, -EPROTO if its
+ * answer is malformed, or -EINVAL if the pool is unusable.
+ */
+static int pvdma_sw_init(unsigned long size)
+{
+	phys_addr_t base;
+	size_t bytes;
+	int ret;
+
+	if (!size)
+		return 0;
+
+	if (is_swiotlb_allocated()) {
+		/* Also stops swiotlb from growing into unpinned pools. */
+		base = default_swiotlb_base();
+		bytes = default_swiotlb_limit() + 1 - base;
+		pr_info("pinning the kernel's swiotlb pool as it is: %zu KiB (size it with swiotlb=, not bounce_size)\n",
+			bytes >> 10);
+		return pvdma_sw_pin(base, bytes);
+	}
+
+	size = roundup_pow_of_two(max_t(unsigned long, size,
+					PVDMA_SW_MIN_SIZE));
+	ret = swiotlb_init_late(size, GFP_KERNEL, pvdma_sw_remap);
+	if (!ret && !is_swiotlb_allocated())
+		ret = -ENODEV;	/* swiotlb=noforce */
+	if (!ret && (default_swiotlb_base() != sw.start ||
+		     default_swiotlb_limit() + 1 != sw.start +
+						   PFN_PHYS(sw.nr_pages)))
+		ret = -EINVAL;
+	if (ret) {
+		/* The pool may have been pinned, then freed by swiotlb. */
+		if (sw.nr_pins)
+			pvdma_sw_unpin(sw.nr_pins);
+		pvdma_sw_free();
+		pr_err("cannot set up swiotlb as the bounce pool (%d); boot with swiotlb=noforce removed or a smaller bounce_size\n",
+		       ret);
+		return ret;
+	}
+	/* Keep pci_iommu_init() from freeing the pool: as iommu=soft. */
+	x86_swiotlb_enable = true;
+	return 0;
+}
+
+/**
+ * pvdma_sw_exit() - unpin the swiotlb pool
+ *
+ * swiotlb keeps the pool: it has no way to free it after boot, and may
+ * bounce other devices' DMA through it.  Runs with no mapping live.
+ */
+static void pvdma_sw_exit(void)
+{
+	if (!sw.nr_pages)
+		return;
+	WARN(atomic_read(&sw.used), "pvdma: %d swiotlb slots still in use\n",
+	     atomic_read(&sw.used));
+	pvdma_sw_unpin(sw.nr_pins);
+	pvdma_sw_free();
+}
+
+/**
+ * pvdma_sw_is() - is a DMA address in the pinned swiotlb pool?
+ * @addr: DMA address pvdma handed out
+ *
+ * Return: true if @addr lies in the pool.
+ */
+static bool pvdma_sw_is(dma_addr_t addr)
+{
+	phys_addr_t tlb;
+
+	return pvdma_sw_tlb(addr, &tlb);
+}
+
+/**
+ * pvdma_sw_max_size() - largest buffer the pool can take at any offset
+ *
+ * Return: bytes, 0 without a pool or if no two pool pages are contiguous.
+ */
+static size_t pvdma_sw_max_size(void)
+{
+	return sw.max_run ? PFN_PHYS(sw.max_run - 1) : 0;
+}
+
+/**
+ * pvdma_sw_pages() - size of the pinned pool
+ *
+ * Return: pages pinned, 0 without a pool.
+ */
+static unsigned int pvdma_sw_pages(void)
+{
+	return sw.nr_pages;
+}
+
+/**
+ * pvdma_sw_used() - pool memory pvdma holds
+ *
+ * Return: pages' worth of swiotlb slots held now; a snapshot.
+ */
+static unsigned int pvdma_sw_used(void)
+{
+	return DIV_ROUND_UP(atomic_read(&sw.used), PVDMA_SLOTS_PER_PAGE);
+}
+
+/*
+ * The DMA address of swiotlb's mapping of @size bytes at @tlb, if the
+ * device can use it: in the pinned pool, host-contiguous, below @limit,
+ * within the segment boundary and aligned to @align on the host.
+ */
+static dma_addr_t pvdma_sw_dma(phys_addr_t tlb, size_t size, u64 limit,
+			       u64 boundary, u64 align)
+{
+	unsigned long i;
+	u64 start, end;
+
+	if (tlb < sw.start || tlb - sw.start + size > PFN_PHYS(sw.nr_pages))
+		return DMA_MAPPING_ERROR;
+	i = PFN_DOWN(tlb - sw.start);
+	if (sw.contig[i] < PFN_UP(offset_in_page(tlb) + size))
+		return DMA_MAPPING_ERROR;
+	start = sw.hpa[i] + offset_in_page(tlb);
+	end = start + size - 1;
+	if (end > limit || (start & ~boundary) != (end & ~boundary) ||
+	    (start & (align - 1)))
+		return DMA_MAPPING_ERROR;
+	return start;
+}
+
+/*
+ * Map @size bytes at @orig through swiotlb, copying them in, and keep the
+ * mapping only if the device can use it (see pvdma_sw_dma()); otherwise
+ * hold it and try again.  Return the DMA address and the pool address
+ * (@tlb), or %DMA_MAPPING_ERROR (logged).
+ */
+static dma_addr_t pvdma_sw_get(struct device *dev, phys_addr_t orig,
+			       size_t size, u64 mask, u64 align,
+			       unsigned long attrs, phys_addr_t *tlb)
+{
+	u64 limit = min_not_zero(mask, dev->bus_dma_limit);
+	u64 boundary = dma_get_seg_boundary(dev);
+	/* Page-aligned if asked for: larger alignments make swiotlb warn. */
+	unsigned int align_mask = align > 1 ? PAGE_SIZE - 1 : 0;
+	dma_addr_t addr = DMA_MAPPING_ERROR;
+	phys_addr_t held[PVDMA_SW_TRIES];
+	unsigned int n = 0, k;
+
+	if (!sw.nr_pages || !size)
+		goto err_log;
+	while (n < ARRAY_SIZE(held)) {
+		*tlb = swiotlb_tbl_map_single(dev, orig, size, align_mask,
+					      DMA_BIDIRECTIONAL,
+					      attrs | DMA_ATTR_NO_WARN);
+		if (*tlb == (phys_addr_t)DMA_MAPPING_ERROR)
+			break;
+		addr = pvdma_sw_dma(*tlb, size, limit, boundary, align);
+		if (addr != DMA_MAPPING_ERROR)
+			break;
+		held[n++] = *tlb;
+	}
+	for (k = 0; k < n; k++)
+		swiotlb_tbl_unmap_single(dev, held[k], size, DMA_BIDIRECTIONAL,
+					 DMA_ATTR_SKIP_CPU_SYNC);
+	if (addr != DMA_MAPPING_ERROR) {
+		k = pvdma_sw_nr_slots(*tlb, size);
+		WRITE_ONCE(sw.slots[pvdma_sw_slot(*tlb)], k);
+		atomic_add(k, &sw.used);
+		return addr;
+	}
+
+err_log:
+	if (!sw.nr_pages)
+		dev_err_ratelimited(dev, "pvdma: no bounce pool (bounce_size=0); the mapping fails\n");
+	else if (sw.lowest + size - 1 > limit)
+		dev_err_ratelimited(dev, "pvdma: the swiotlb pool has no memory below the DMA mask %#llx; the mapping fails\n",
+				    limit);
+	else
+		dev_err_ratelimited(dev, "pvdma: the swiotlb pool has no room for %zu bytes on host-contiguous pages; the mapping fails (raise bounce_size or swiotlb=)\n",
+				    size);
+	return DMA_MAPPING_ERROR;
+}
+
+/**
+ * pvdma_sw_map() - bounce a buffer for the device through swiotlb
+ * @dev: device that will do the DMA
+ * @phys: guest-physical address of the buffer, physically contiguous
+ * @size: bytes
+ * @mask: DMA mask the device address must fit
+ *
+ * swiotlb copies the buffer into the pool now, whatever the direction.
+ *
+ * Return: the DMA address, or %DMA_MAPPING_ERROR if no fitting room.
+ */
+static dma_addr_t pvdma_sw_map(struct device *dev, phys_addr_t phys,
+			       size_t size, u64 mask)
+{
+	phys_addr_t tlb;
+
+	return pvdma_sw_get(dev, phys, size, mask, 1, 0, &tlb);
+}
+
+/**
+ * pvdma_sw_alloc() - allocate coherent memory from the swiotlb pool
+ * @dev: device that will share the memory
+ * @size: bytes
+ * @mask: coherent DMA mask the device address must fit
+ * @addr: out: DMA address
+ *
+ * Slots mapped for no buffer (orig_addr all ones, which swiotlb never
+ * copies), marked so that syncs leave them alone.  Zeroed, page-aligned in
+ * the guest and aligned to the order of @size on the host, where the
+ * device sees it.  A device with a min_align_mask gets none.
+ *
+ * Return: the kernel address, or %NULL if the pool has no fitting room.
+ */
+static void *pvdma_sw_alloc(struct device *dev, size_t size, u64 mask,
+			    dma_addr_t *addr)
+{
+	unsigned int k, n;
+	phys_addr_t tlb;
+	dma_addr_t dma;
+
+	dma = pvdma_sw_get(dev, PVDMA_SW_NO_ORIG, size, mask,
+			   PAGE_SIZE << get_order(size),
+			   DMA_ATTR_SKIP_CPU_SYNC, &tlb);
+	if (dma == DMA_MAPPING_ERROR)
+		return NULL;
+	n = pvdma_sw_nr_slots(tlb, size);
+	for (k = pvdma_sw_slot(tlb); n--; k++)
+		set_bit(k, sw.coherent);
+	memset(phys_to_virt(tlb), 0, PAGE_ALIGN(size));
+	*addr = dma;
+	return phys_to_virt(tlb);
+}
+
+/**
+ * pvdma_sw_unmap() - release a bounced buffer or pool allocation
+ * @dev: the device
+ * @addr: DMA address pvdma_sw_map() or pvdma_sw_alloc() returned
+ * @size: size given to it
+ * @dir: direction of the mapping
+ * @attrs: DMA attributes; %DMA_ATTR_SKIP_CPU_SYNC skips the copy back
+ *
+ * Return: true, or false (logged) if @addr/@size was not handed out by
+ * pvdma; nothing is then released.
+ */
+static bool pvdma_sw_unmap(struct device *dev, dma_addr_t addr, size_t size,
+			   enum dma_data_direction dir, unsigned long attrs)
+{
+	unsigned int k, n, i;
+	phys_addr_t tlb;
+
+	if (!pvdma_sw_tlb(addr, &tlb) || !size)
+		goto err_bad;
+	k = pvdma_sw_slot(tlb);
+	n = pvdma_sw_nr_slots(tlb, size);
+	/* Claims the release: a second unmap of the same mapping fails. */
+	if (cmpxchg(&sw.slots[k], n, 0) != n)
+		goto err_bad;
+	if (test_bit(k, sw.coherent)) {
+		for (i = k; i < k + n; i++)
+			clear_bit(i, sw.coherent);
+		attrs |= DMA_ATTR_SKIP_CPU_SYNC;
+	}
+	swiotlb_tbl_unmap_single(dev, tlb, size, dir, attrs);
+	atomic_sub(n, &sw.used);
+	return true;
+
+err_bad:
+	dev_err_ratelimited(dev, "pvdma: release of %zu bytes the swiotlb pool did not hand out; nothing released\n",
+			    size);
+	return false;
+}
+
+/**
+ * pvdma_sw_sync_for_cpu() - give a bounced range back to the CPU
+ * @dev: the device
+ * @addr: DMA address within a bounced mapping
+ * @size: bytes from @addr
+ * @dir: direction of the mapping
+ */
+static void pvdma_sw_sync_for_cpu(struct device *dev, dma_addr_t addr,
+				  size_t size, enum dma_data_direction dir)
+{
+	phys_addr_t tlb;
+
+	if (dir != DMA_FROM_DEVICE && dir != DMA_BIDIRECTIONAL)
+		return;
+	if (pvdma_sw_tlb(addr, &tlb) &&
+	    !test_bit(pvdma_sw_slot(tlb), sw.coherent))
+		swiotlb_sync_single_for_cpu(dev, tlb, size, dir);
+}
+
+/**
+ * pvdma_sw_sync_for_device() - give a bounced range to the device
+ * @dev: the device
+ * @addr: DMA address within a bounced mapping
+ * @size: bytes from @addr
+ * @dir: direction of the mapping
+ */
+static void pvdma_sw_sync_for_device(struct device *dev, dma_addr_t addr,
+				     size_t size, enum dma_data_direction dir)
+{
+	phys_addr_t tlb;
+
+	if (dir != DMA_TO_DEVICE && dir != DMA_BIDIRECTIONAL)
+		return;
+	if (pvdma_sw_tlb(addr, &tlb) &&
+	    !test_bit(pvdma_sw_slot(tlb), sw.coherent))
+		swiotlb_sync_single_for_device(dev, tlb, size, dir);
+}
+
+const struct pvdma_bounce_ops pvdma_bounce_swiotlb = {
+	.name			= "swiotlb",
+	.init			= pvdma_sw_init,
+	.exit			= pvdma_sw_exit,
+	.is			= pvdma_sw_is,
+	.max_size		= pvdma_sw_max_size,
+	.pages			= pvdma_sw_pages,
+	.used			= pvdma_sw_used,
+	.map			= pvdma_sw_map,
+	.alloc			= pvdma_sw_alloc,
+	.unmap			= pvdma_sw_unmap,
+	.sync_for_cpu		= pvdma_sw_sync_for_cpu,
+	.sync_for_device	= pvdma_sw_sync_for_device,
+};
