@@ -71,6 +71,17 @@
 /* orig_addr of pvdma_sw_alloc() memory: swiotlb never copies it. */
 #define PVDMA_SW_NO_ORIG	(~(phys_addr_t)0)
 
+/*
+ * What pvdma handed out at a slot: @nr slots from here, within a swiotlb
+ * mapping of @bytes that starts @lead slots before (coherent memory is cut
+ * from a larger mapping, see pvdma_sw_alloc()).  @nr is 0 when free.
+ */
+struct pvdma_sw_slot {
+	u16 nr;
+	u16 lead;
+	u32 bytes;
+};
+
 /* A run of pool pages contiguous on the host; sorted by @hpa for lookup. */
 struct pvdma_sw_run {
 	u64 hpa;
@@ -79,8 +90,8 @@ struct pvdma_sw_run {
 };
 
 /*
- * The pinned pool.  Everything but @slots, @coherent and @used is written
- * only by init and exit, when no device maps.
+ * The pinned pool.  Everything but @slots, @coherent, @used and @copied
+ * is written only by init and exit, when no device maps.
  */
 struct pvdma_sw {
 	phys_addr_t start;	/* guest-physical start of the pool */
@@ -94,9 +105,10 @@ struct pvdma_sw {
 	u64 *handles;
 	struct pvdma_sw_run *runs;
 	unsigned int nr_runs;
-	u16 *slots;		/* at a mapping's first slot: its slots */
+	struct pvdma_sw_slot *slots;
 	unsigned long *coherent; /* slots of pvdma_sw_alloc() memory */
-	atomic_t used;		/* slots pvdma holds */
+	atomic_t used;		/* slots pvdma handed out */
+	atomic64_t copied;	/* bytes swiotlb copied for pvdma */
 };
 
 static struct pvdma_sw sw;
@@ -424,9 +436,9 @@ static unsigned int pvdma_sw_used(void)
 }
 
 /*
- * The DMA address of swiotlb's mapping of @size bytes at @tlb, if the
- * device can use it: in the pinned pool, host-contiguous, below @limit,
- * within the segment boundary and aligned to @align on the host.
+ * The DMA address of @size bytes of the pool at @tlb, if the device can use
+ * them: in the pinned pool, host-contiguous, below @limit, within the
+ * segment boundary and aligned to @align on the host.
  */
 static dma_addr_t pvdma_sw_dma(phys_addr_t tlb, size_t size, u64 limit,
 			       u64 boundary, u64 align)
@@ -448,42 +460,79 @@ static dma_addr_t pvdma_sw_dma(phys_addr_t tlb, size_t size, u64 limit,
 }
 
 /*
- * Map @size bytes at @orig through swiotlb, copying them in, and keep the
- * mapping only if the device can use it (see pvdma_sw_dma()); otherwise
- * hold it and try again.  Return the DMA address and the pool address
- * (@tlb), or %DMA_MAPPING_ERROR (logged).
+ * Find @size bytes in swiotlb's mapping of @bytes at @map that the device
+ * can use, aligned to @align (a power of two, at most a page unless
+ * coherent) in the guest and on the host.  Return the DMA address, with
+ * the pool address in *@tlb, or %DMA_MAPPING_ERROR.
+ */
+static dma_addr_t pvdma_sw_fit(phys_addr_t map, size_t bytes, size_t size,
+			       u64 limit, u64 boundary, u64 align,
+			       phys_addr_t *tlb)
+{
+	dma_addr_t addr;
+	size_t off;
+
+	for (off = 0; off + size <= bytes; off += PAGE_SIZE) {
+		if ((map + off) & (align - 1))
+			continue;
+		addr = pvdma_sw_dma(map + off, size, limit, boundary, align);
+		if (addr != DMA_MAPPING_ERROR) {
+			*tlb = map + off;
+			return addr;
+		}
+	}
+	return DMA_MAPPING_ERROR;
+}
+
+/*
+ * Map @bytes at @orig through swiotlb (which copies them in unless @orig
+ * is PVDMA_SW_NO_ORIG) and keep @size of them the device can use (see
+ * pvdma_sw_fit()).  If none fit, hold the mapping and ask again: swiotlb
+ * then picks other slots.  Return the DMA address and the pool address
+ * (*@tlb), or %DMA_MAPPING_ERROR (logged).
  */
 static dma_addr_t pvdma_sw_get(struct device *dev, phys_addr_t orig,
-			       size_t size, u64 mask, u64 align,
-			       unsigned long attrs, phys_addr_t *tlb)
+			       size_t bytes, size_t size, u64 mask, u64 align,
+			       phys_addr_t *tlb)
 {
+	bool coherent = orig == PVDMA_SW_NO_ORIG;
 	u64 limit = min_not_zero(mask, dev->bus_dma_limit);
 	u64 boundary = dma_get_seg_boundary(dev);
-	/* Page-aligned if asked for: larger alignments make swiotlb warn. */
-	unsigned int align_mask = align > 1 ? PAGE_SIZE - 1 : 0;
+	/* Page-aligned at most: larger alignments make swiotlb warn. */
+	unsigned int align_mask = coherent ? PAGE_SIZE - 1 : 0;
+	unsigned long attrs = DMA_ATTR_NO_WARN;
 	dma_addr_t addr = DMA_MAPPING_ERROR;
-	phys_addr_t held[PVDMA_SW_TRIES];
+	phys_addr_t held[PVDMA_SW_TRIES], map = 0;
+	struct pvdma_sw_slot *slot;
 	unsigned int n = 0, k;
 
 	if (!sw.nr_pages || !size)
 		goto err_log;
+	if (coherent)
+		attrs |= DMA_ATTR_SKIP_CPU_SYNC;
 	while (n < ARRAY_SIZE(held)) {
-		*tlb = swiotlb_tbl_map_single(dev, orig, size, align_mask,
-					      DMA_BIDIRECTIONAL,
-					      attrs | DMA_ATTR_NO_WARN);
-		if (*tlb == (phys_addr_t)DMA_MAPPING_ERROR)
+		map = swiotlb_tbl_map_single(dev, orig, bytes, align_mask,
+					     DMA_BIDIRECTIONAL, attrs);
+		if (map == (phys_addr_t)DMA_MAPPING_ERROR)
 			break;
-		addr = pvdma_sw_dma(*tlb, size, limit, boundary, align);
+		if (!coherent)
+			atomic64_add(bytes, &sw.copied);
+		addr = pvdma_sw_fit(map, bytes, size, limit, boundary, align,
+				    tlb);
 		if (addr != DMA_MAPPING_ERROR)
 			break;
-		held[n++] = *tlb;
+		held[n++] = map;
 	}
 	for (k = 0; k < n; k++)
-		swiotlb_tbl_unmap_single(dev, held[k], size, DMA_BIDIRECTIONAL,
+		swiotlb_tbl_unmap_single(dev, held[k], bytes, DMA_BIDIRECTIONAL,
 					 DMA_ATTR_SKIP_CPU_SYNC);
 	if (addr != DMA_MAPPING_ERROR) {
 		k = pvdma_sw_nr_slots(*tlb, size);
-		WRITE_ONCE(sw.slots[pvdma_sw_slot(*tlb)], k);
+		slot = &sw.slots[pvdma_sw_slot(*tlb)];
+		slot->lead = (*tlb - map) >> IO_TLB_SHIFT;
+		slot->bytes = bytes;
+		/* Last: makes the mapping releasable. */
+		smp_store_release(&slot->nr, k);
 		atomic_add(k, &sw.used);
 		return addr;
 	}
@@ -516,7 +565,7 @@ static dma_addr_t pvdma_sw_map(struct device *dev, phys_addr_t phys,
 {
 	phys_addr_t tlb;
 
-	return pvdma_sw_get(dev, phys, size, mask, 1, 0, &tlb);
+	return pvdma_sw_get(dev, phys, size, size, mask, 1, &tlb);
 }
 
 /**
@@ -527,22 +576,26 @@ static dma_addr_t pvdma_sw_map(struct device *dev, phys_addr_t phys,
  * @addr: out: DMA address
  *
  * Slots mapped for no buffer (orig_addr all ones, which swiotlb never
- * copies), marked so that syncs leave them alone.  Zeroed, page-aligned in
- * the guest and aligned to the order of @size on the host, where the
- * device sees it.  A device with a min_align_mask gets none.
+ * copies), marked so that syncs leave them alone.  Zeroed, and aligned to
+ * the order of @size in the guest and on the host, as dma_alloc_coherent()
+ * promises.  swiotlb aligns only to a page without warning, so pvdma maps
+ * nearly twice the size (at most a segment) and cuts an aligned window
+ * from it.  A device with a min_align_mask gets none.
  *
  * Return: the kernel address, or %NULL if the pool has no fitting room.
  */
 static void *pvdma_sw_alloc(struct device *dev, size_t size, u64 mask,
 			    dma_addr_t *addr)
 {
-	unsigned int k, n;
+	unsigned int order = get_order(size), k, n;
+	size_t bytes;
 	phys_addr_t tlb;
 	dma_addr_t dma;
 
-	dma = pvdma_sw_get(dev, PVDMA_SW_NO_ORIG, size, mask,
-			   PAGE_SIZE << get_order(size),
-			   DMA_ATTR_SKIP_CPU_SYNC, &tlb);
+	bytes = PFN_PHYS(max(1U << order,
+			     min((2U << order) - 1, (u32)PVDMA_SEG_PAGES)));
+	dma = pvdma_sw_get(dev, PVDMA_SW_NO_ORIG, bytes, size, mask,
+			   PAGE_SIZE << order, &tlb);
 	if (dma == DMA_MAPPING_ERROR)
 		return NULL;
 	n = pvdma_sw_nr_slots(tlb, size);
@@ -567,6 +620,7 @@ static void *pvdma_sw_alloc(struct device *dev, size_t size, u64 mask,
 static bool pvdma_sw_unmap(struct device *dev, dma_addr_t addr, size_t size,
 			   enum dma_data_direction dir, unsigned long attrs)
 {
+	struct pvdma_sw_slot *slot;
 	unsigned int k, n, i;
 	phys_addr_t tlb;
 
@@ -574,15 +628,23 @@ static bool pvdma_sw_unmap(struct device *dev, dma_addr_t addr, size_t size,
 		goto err_bad;
 	k = pvdma_sw_slot(tlb);
 	n = pvdma_sw_nr_slots(tlb, size);
+	slot = &sw.slots[k];
 	/* Claims the release: a second unmap of the same mapping fails. */
-	if (cmpxchg(&sw.slots[k], n, 0) != n)
+	if (cmpxchg(&slot->nr, n, 0) != n)
 		goto err_bad;
 	if (test_bit(k, sw.coherent)) {
 		for (i = k; i < k + n; i++)
 			clear_bit(i, sw.coherent);
-		attrs |= DMA_ATTR_SKIP_CPU_SYNC;
+		/* The whole mapping the window was cut from. */
+		swiotlb_tbl_unmap_single(dev, tlb - (slot->lead << IO_TLB_SHIFT),
+					 slot->bytes, dir,
+					 attrs | DMA_ATTR_SKIP_CPU_SYNC);
+	} else {
+		if (!(attrs & DMA_ATTR_SKIP_CPU_SYNC) &&
+		    (dir == DMA_FROM_DEVICE || dir == DMA_BIDIRECTIONAL))
+			atomic64_add(size, &sw.copied);
+		swiotlb_tbl_unmap_single(dev, tlb, size, dir, attrs);
 	}
-	swiotlb_tbl_unmap_single(dev, tlb, size, dir, attrs);
 	atomic_sub(n, &sw.used);
 	return true;
 
@@ -607,8 +669,10 @@ static void pvdma_sw_sync_for_cpu(struct device *dev, dma_addr_t addr,
 	if (dir != DMA_FROM_DEVICE && dir != DMA_BIDIRECTIONAL)
 		return;
 	if (pvdma_sw_tlb(addr, &tlb) &&
-	    !test_bit(pvdma_sw_slot(tlb), sw.coherent))
+	    !test_bit(pvdma_sw_slot(tlb), sw.coherent)) {
+		atomic64_add(size, &sw.copied);
 		swiotlb_sync_single_for_cpu(dev, tlb, size, dir);
+	}
 }
 
 /**
@@ -626,8 +690,10 @@ static void pvdma_sw_sync_for_device(struct device *dev, dma_addr_t addr,
 	if (dir != DMA_TO_DEVICE && dir != DMA_BIDIRECTIONAL)
 		return;
 	if (pvdma_sw_tlb(addr, &tlb) &&
-	    !test_bit(pvdma_sw_slot(tlb), sw.coherent))
+	    !test_bit(pvdma_sw_slot(tlb), sw.coherent)) {
+		atomic64_add(size, &sw.copied);
 		swiotlb_sync_single_for_device(dev, tlb, size, dir);
+	}
 }
 
 const struct pvdma_bounce_ops pvdma_bounce_swiotlb = {
