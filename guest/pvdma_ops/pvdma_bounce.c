@@ -76,6 +76,8 @@ struct pvdma_pool {
 
 static struct pvdma_pool pool;
 static DEFINE_SPINLOCK(pvdma_pool_lock);	/* protects bitmap, used, run */
+/* Bytes copied to or from the pool since start: what bouncing costs. */
+static atomic64_t pvdma_pool_copied = ATOMIC64_INIT(0);
 
 static void *pvdma_pool_va(unsigned int i)
 {
@@ -374,6 +376,16 @@ unsigned int pvdma_bounce_pages(void)
 }
 
 /**
+ * pvdma_bounce_copied() - bytes copied through the pool so far
+ *
+ * Return: the count, for debugfs and the benchmark.
+ */
+u64 pvdma_bounce_copied(void)
+{
+	return atomic64_read(&pvdma_pool_copied);
+}
+
+/**
  * pvdma_bounce_used() - pages of the pool handed out
  *
  * Return: pages handed out now; a snapshot.
@@ -450,6 +462,7 @@ static void pvdma_pool_copy(long i, dma_addr_t addr, size_t size,
 	if (pool.orig[i] == PVDMA_NO_ORIG)
 		return;
 	buf = phys_to_virt(pool.orig[i] + offset_in_page(addr));
+	atomic64_add(size, &pvdma_pool_copied);
 	if (to_pool)
 		memcpy(bounce, buf, size);
 	else

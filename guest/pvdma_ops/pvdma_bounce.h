@@ -18,6 +18,7 @@ bool pvdma_bounce_is(dma_addr_t addr);
 size_t pvdma_bounce_max_size(void);
 unsigned int pvdma_bounce_pages(void);
 unsigned int pvdma_bounce_used(void);
+u64 pvdma_bounce_copied(void);
 dma_addr_t pvdma_bounce_map(struct device *dev, phys_addr_t phys, size_t size,
 			    u64 mask);
 void *pvdma_bounce_alloc(struct device *dev, size_t size, u64 mask,
