@@ -1567,6 +1567,10 @@ static int cache_init(struct kunit *test)
 {
 	int ret = pt_init(test);
 
+	/* Count from here: the bounce pool took its MAPs already. */
+	fh.maps = 0;
+	fh.unmaps = 0;
+	fh.batches = 0;
 	cache_status.epoch = 1;
 	pvdma_status = &cache_status;
 	pvdma_cache_on = true;
