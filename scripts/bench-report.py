@@ -139,24 +139,32 @@ def chart(rows, path):
     import matplotlib.pyplot as plt
 
     wls = list(dict.fromkeys(r['workload'] for r in rows))
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    panels = (('ns_per_op', 'time per map+unmap (ns, log scale;\n'
+                            'compare within this run only)', True),
+              ('hypercalls_per_op', 'hypercalls per map+unmap', False),
+              ('bytes_copied_per_op', 'bytes copied per map+unmap', False))
+    fig, axes = plt.subplots(1, len(panels), figsize=(18, 5.5))
     width = 0.8 / len(MODES)
     for i, mode in enumerate(MODES):
-        for ax, key in zip(axes, ('ns_per_op', 'hypercalls_per_op')):
-            vals = []
-            for wl in wls:
+        for ax, (key, _, _) in zip(axes, panels):
+            for x, wl in enumerate(wls):
                 r = find(rows, wl, mode)
-                vals.append(r[key] if r and not r['failed_maps'] else 0)
-            ax.bar([x + i * width for x in range(len(wls))], vals, width,
-                   label=mode)
-    for ax, title in zip(axes, ('time per map+unmap (ns, log scale; '
-                                'compare within this run only)',
-                                'hypercalls per map+unmap')):
+                pos = x + i * width
+                if not r or r['failed_maps']:
+                    # A mode that cannot serve the workload at all.
+                    ax.text(pos, 0.02, 'failed', rotation=90, fontsize=7,
+                            ha='center', va='bottom',
+                            transform=ax.get_xaxis_transform())
+                    continue
+                ax.bar(pos, r[key], width, color=f'C{i}',
+                       label=mode if x == 0 else None)
+    for ax, (_, title, log) in zip(axes, panels):
         ax.set_xticks([x + 0.4 - width / 2 for x in range(len(wls))])
         ax.set_xticklabels(wls, rotation=20)
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=8)
-    axes[0].set_yscale('log')
+        if log:
+            ax.set_yscale('log')
     fig.suptitle('PVDMA map+unmap of recycled buffers (nested rig, one run)')
     fig.tight_layout()
     fig.savefig(path, dpi=100)
