@@ -376,6 +376,17 @@ unsigned int pvdma_bounce_pages(void)
 }
 
 /**
+ * pvdma_bounce_below() - can the pool serve a device with this DMA mask?
+ * @mask: the device's DMA mask
+ *
+ * Return: true if some of the pool lies below @mask on the host.
+ */
+bool pvdma_bounce_below(u64 mask)
+{
+	return pool.nr_pages && pool.lowest + PAGE_SIZE - 1 <= mask;
+}
+
+/**
  * pvdma_bounce_copied() - bytes copied through the pool so far
  *
  * Return: the count, for debugfs and the benchmark.

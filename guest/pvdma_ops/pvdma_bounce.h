@@ -16,6 +16,7 @@ int pvdma_bounce_init(unsigned long size);
 void pvdma_bounce_exit(void);
 bool pvdma_bounce_is(dma_addr_t addr);
 size_t pvdma_bounce_max_size(void);
+bool pvdma_bounce_below(u64 mask);
 unsigned int pvdma_bounce_pages(void);
 unsigned int pvdma_bounce_used(void);
 u64 pvdma_bounce_copied(void);

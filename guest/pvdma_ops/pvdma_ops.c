@@ -966,10 +966,13 @@ static dma_addr_t pvdma_map_resource(struct device *dev, phys_addr_t phys,
  * The host can place a buffer anywhere in its memory and does not report
  * how far that reaches, so every mask of at least 32 bits is accepted and
  * each mapping is checked against the mask instead (and bounced if needed).
+ * A narrower mask is accepted if the bounce pool has pages below it, as
+ * swiotlb accepts masks its pool fits: then every mapping can be served,
+ * if need be from the pool.
  */
 static int pvdma_dma_supported(struct device *dev, u64 mask)
 {
-	return mask >= DMA_BIT_MASK(32);
+	return mask >= DMA_BIT_MASK(32) || pvdma_bounce_below(mask);
 }
 
 /* Any host address may come back: ask drivers for full addressing. */

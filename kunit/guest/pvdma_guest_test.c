@@ -1352,6 +1352,10 @@ static void ops_dma_supported(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, dma_set_mask(t->dev, DMA_BIT_MASK(32)), 0);
 	KUNIT_EXPECT_EQ(test, t->mask, DMA_BIT_MASK(32));
 	KUNIT_EXPECT_EQ(test, dma_set_mask(t->dev, DMA_BIT_MASK(64)), 0);
+	/* The pool lies below 2 GiB on the fake host: 31 bits can be served. */
+	KUNIT_EXPECT_EQ(test, dma_set_mask(t->dev, DMA_BIT_MASK(31)), 0);
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, 0), 0);
+	KUNIT_EXPECT_EQ(test, dma_set_mask(t->dev, DMA_BIT_MASK(31)), -EIO);
 	expect_clean(test);
 }
 

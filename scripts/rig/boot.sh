@@ -70,7 +70,11 @@ printf 'RIG=%s\nKIMAGE=%s\nL2_TIMEOUT=%s\nMODE=%s\n' "$RIG" "$KIMAGE" "$L2_TIMEO
 step "booting L1 (host) under TCG with emulated SVM and an edu device"
 log=$RIG/console-$MODE.log
 set +e
+# Two NUMA nodes: L1's memory below 1 GiB and above it, so that L2 can be
+# given memory on either side of a 30-bit DMA mask (l1-init).
 timeout "$L0_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max,+svm,+npt -m 2G -smp 1 \
+	-object memory-backend-ram,id=lo,size=1G -object memory-backend-ram,id=hi,size=1G \
+	-numa node,nodeid=0,cpus=0,memdev=lo -numa node,nodeid=1,memdev=hi \
 	-nographic -no-reboot -kernel "$KIMAGE" -initrd "$RIG/l1.cpio.gz" \
 	-append "console=ttyS0 panic=-1 quiet" \
 	-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \

@@ -30,6 +30,7 @@ fi
 # Every run must have reported: a check that never printed is a failure.
 for want in 'pvdma-e2e: done' 'pvdma-e2e: bounce-done' 'pvdma-e2e: builtin-done' \
 	    'pvdma-e2e: bounce-dma-went-through-pool' \
+	    'pvdma-e2e: small-mask-bounced' 'pvdma-e2e: small-mask-served-by-bouncing' \
 	    'pvdma-e2e: refuses-when-not-opted-in' 'pvdma-e2e: refuses-on-stock-kvm' \
 	    'host-check: module-no-pins-leaked' 'host-check: bounce-no-pins-leaked' \
 	    'host-check: builtin-no-pins-leaked'; do
