@@ -9,6 +9,7 @@
 #   make e2e        the end-to-end test in the nested rig
 #   make test       every test; ends with "N passed, M failed"
 #   make kunit      the KUnit suites under qemu; ends with "kunit: N passed, M failed"
+#   make bench      map/unmap costs in the rig's guest: table, JSON, PNG chart
 #   make clean      remove the build cache ($(PVDMA_CACHE))
 #
 # Builds happen in $(PVDMA_CACHE), never in the source tree.
@@ -18,7 +19,7 @@ export PVDMA_CACHE
 
 S := scripts
 
-.PHONY: all deps host guest demo e2e test kunit clean
+.PHONY: all deps host guest demo e2e test kunit bench clean
 
 all: host guest
 
@@ -44,6 +45,9 @@ test: all
 
 kunit: deps
 	@$(S)/kunit.sh
+
+bench: all
+	@$(S)/bench.sh
 
 clean:
 	rm -rf $(PVDMA_CACHE)

@@ -78,6 +78,8 @@ struct pvdma_pool {
 
 static struct pvdma_pool pool;
 static DEFINE_SPINLOCK(pvdma_pool_lock);	/* protects bitmap, used, run */
+/* Bytes copied to or from the pool since start: what bouncing costs. */
+static atomic64_t pvdma_pool_copied = ATOMIC64_INIT(0);
 
 static void *pvdma_pool_va(unsigned int i)
 {
@@ -376,6 +378,27 @@ static unsigned int pvdma_own_pages(void)
 }
 
 /**
+ * pvdma_own_below() - can the pool serve a device with this DMA mask?
+ * @mask: the device's DMA mask
+ *
+ * Return: true if some of the pool lies below @mask on the host.
+ */
+static bool pvdma_own_below(u64 mask)
+{
+	return pool.nr_pages && pool.lowest + PAGE_SIZE - 1 <= mask;
+}
+
+/**
+ * pvdma_own_copied() - bytes copied through the pool so far
+ *
+ * Return: the count, for debugfs and the benchmark.
+ */
+static u64 pvdma_own_copied(void)
+{
+	return atomic64_read(&pvdma_pool_copied);
+}
+
+/**
  * pvdma_own_used() - pages of the pool handed out
  *
  * Return: pages handed out now; a snapshot.
@@ -452,6 +475,7 @@ static void pvdma_pool_copy(long i, dma_addr_t addr, size_t size,
 	if (pool.orig[i] == PVDMA_NO_ORIG)
 		return;
 	buf = phys_to_virt(pool.orig[i] + offset_in_page(addr));
+	atomic64_add(size, &pvdma_pool_copied);
 	if (to_pool)
 		memcpy(bounce, buf, size);
 	else
@@ -606,8 +630,10 @@ const struct pvdma_bounce_ops pvdma_bounce_own = {
 	.exit			= pvdma_own_exit,
 	.is			= pvdma_own_is,
 	.max_size		= pvdma_own_max_size,
+	.below			= pvdma_own_below,
 	.pages			= pvdma_own_pages,
 	.used			= pvdma_own_used,
+	.copied			= pvdma_own_copied,
 	.map			= pvdma_own_map,
 	.alloc			= pvdma_own_alloc,
 	.unmap			= pvdma_own_unmap,

@@ -29,8 +29,11 @@ struct device;
  * @exit:	unpin and forget the pool; no mapping may be live.
  * @is:		is a DMA address in the pool?  Any context.
  * @max_size:	largest buffer the pool takes at any offset, in bytes.
+ * @below:	does some of the pool lie below DMA mask @mask on the host?
  * @pages:	pages pinned for the pool.
  * @used:	pages of the pool handed out now (a snapshot).
+ * @copied:	bytes copied to or from the pool since start: what bouncing
+ *		costs.
  * @map:	copy a buffer into the pool; %DMA_MAPPING_ERROR if no room
  *		fits (logged).  Any context.
  * @alloc:	zeroed coherent memory from the pool, never copied; %NULL if
@@ -50,8 +53,10 @@ struct pvdma_bounce_ops {
 	void (*exit)(void);
 	bool (*is)(dma_addr_t addr);
 	size_t (*max_size)(void);
+	bool (*below)(u64 mask);
 	unsigned int (*pages)(void);
 	unsigned int (*used)(void);
+	u64 (*copied)(void);
 	dma_addr_t (*map)(struct device *dev, phys_addr_t phys, size_t size,
 			  u64 mask);
 	void *(*alloc)(struct device *dev, size_t size, u64 mask,
@@ -90,6 +95,11 @@ static inline size_t pvdma_bounce_max_size(void)
 	return pvdma_bounce->max_size();
 }
 
+static inline bool pvdma_bounce_below(u64 mask)
+{
+	return pvdma_bounce->below(mask);
+}
+
 static inline unsigned int pvdma_bounce_pages(void)
 {
 	return pvdma_bounce->pages();
@@ -98,6 +108,11 @@ static inline unsigned int pvdma_bounce_pages(void)
 static inline unsigned int pvdma_bounce_used(void)
 {
 	return pvdma_bounce->used();
+}
+
+static inline u64 pvdma_bounce_copied(void)
+{
+	return pvdma_bounce->copied();
 }
 
 static inline dma_addr_t pvdma_bounce_map(struct device *dev,

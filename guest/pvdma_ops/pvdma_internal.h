@@ -10,6 +10,7 @@
 #include <linux/atomic.h>
 #include <linux/dma-map-ops.h>
 #include <linux/hashtable.h>
+#include <linux/jhash.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/pvdma.h>
@@ -39,6 +40,7 @@
  *		result, direction flags.
  * @unmap:	%KVM_HC_PVDMA_UNMAP of one handle.
  * @unmap_batch: %KVM_HC_PVDMA_UNMAP_BATCH: GPA of a handle array, its length.
+ * @set_shared:	%KVM_HC_PVDMA_SET_SHARED: GPA of the status page, flags.
  *
  * Each returns what the hypercall returns: 0 or a negative -KVM_E* or
  * -PVDMA_E* code.  The real implementation issues the hypercalls; the KUnit
@@ -51,6 +53,7 @@ struct pvdma_host_ops {
 	long (*map)(phys_addr_t ranges, u32 nr, phys_addr_t result, u32 dir);
 	long (*unmap)(u64 handle);
 	long (*unmap_batch)(phys_addr_t handles, u32 nr);
+	long (*set_shared)(phys_addr_t page, u32 flags);
 };
 
 extern const struct pvdma_host_ops *pvdma_host;
@@ -74,6 +77,14 @@ extern const struct pvdma_host_ops *pvdma_host;
  * @PVDMA_STAT_NOMEM:		no guest memory for bookkeeping.
  * @PVDMA_STAT_BAD_UNMAP:	unmap or free of an address pvdma never mapped.
  * @PVDMA_STAT_RESOURCE:	map_resource refused (MMIO cannot be pinned).
+ * @PVDMA_STAT_MAP_HYPERCALLS:	MAP hypercalls issued (part of HYPERCALLS).
+ * @PVDMA_STAT_PINS:		pages the host pinned for those MAPs.
+ * @PVDMA_STAT_CACHE_HITS:	maps served by a kept translation, no exit.
+ * @PVDMA_STAT_CACHE_STALE:	kept translations dropped: the epoch moved.
+ * @PVDMA_STAT_CACHE_EVICTED:	kept translations released for room, for the
+ *				host (-PVDMA_ENOSPC), or with the cache off.
+ * @PVDMA_STAT_CACHED:		translations kept now, idle.
+ * @PVDMA_STAT_CACHED_PAGES:	host pages those keep pinned.
  * @PVDMA_NR_STATS:		number of counters.
  *
  * The causes from @PVDMA_STAT_HOST_REFUSED to @PVDMA_STAT_LONG_LIST count
@@ -97,27 +108,81 @@ enum pvdma_stat {
 	PVDMA_STAT_NOMEM,
 	PVDMA_STAT_BAD_UNMAP,
 	PVDMA_STAT_RESOURCE,
+	PVDMA_STAT_MAP_HYPERCALLS,
+	PVDMA_STAT_PINS,
+	PVDMA_STAT_CACHE_HITS,
+	PVDMA_STAT_CACHE_STALE,
+	PVDMA_STAT_CACHE_EVICTED,
+	PVDMA_STAT_CACHED,
+	PVDMA_STAT_CACHED_PAGES,
 	PVDMA_NR_STATS
 };
 
 extern const char *const pvdma_stat_names[PVDMA_NR_STATS];
 
+/* 256 buckets: the cache keeps at most cache_entries translations. */
+#define PVDMA_CACHE_HASH_BITS	8
+
 /**
  * struct pvdma_dev - a device whose DMA pvdma translates
  * @dev:	the device; pvdma holds a reference while attached.
  * @node:	entry in the RCU list of attached devices.
- * @lock:	protects @maps; taken from IRQ context.
+ * @lock:	protects @maps, @cache, @lru, @cache_epoch, @cached and
+ *		@cached_pages; taken from IRQ context.
  * @maps:	live translated mappings, struct pvdma_map keyed by DMA address.
+ * @cache:	idle translations kept for reuse, keyed by &pvdma_map.key.
+ * @lru:	the same, least recently unmapped first.
+ * @cache_epoch: host epoch every translation in @cache was made in.
+ * @cached:	translations in @cache.
+ * @cached_pages: host pages they keep pinned.
  * @stats:	counters, indexed by &enum pvdma_stat.
  * @debugfs:	this device's debugfs directory.
  */
 struct pvdma_dev {
 	struct device *dev;
 	struct list_head node;
-	spinlock_t lock;	/* protects @maps */
+	spinlock_t lock;	/* see above */
 	DECLARE_HASHTABLE(maps, PVDMA_HASH_BITS);
+	DECLARE_HASHTABLE(cache, PVDMA_CACHE_HASH_BITS);
+	struct list_head lru;
+	u64 cache_epoch;
+	unsigned int cached;
+	unsigned int cached_pages;
 	atomic64_t stats[PVDMA_NR_STATS];
 	struct dentry *debugfs;
+};
+
+/**
+ * struct pvdma_map - one host translation: live, or kept idle in the cache
+ * @node:	entry in &pvdma_dev.maps while live, in &pvdma_dev.cache idle.
+ * @lru:	entry in &pvdma_dev.lru while idle.
+ * @addr:	DMA address the device was given (first segment).
+ * @size:	bytes the caller mapped; with @addr, what unmap passes back.
+ * @handle:	host handle for KVM_HC_PVDMA_UNMAP.
+ * @epoch:	host epoch the translation was made in; 0 if it must not be
+ *		kept after unmap (no status page, cache off, NO_CACHE).
+ * @key:	hash of @dir and @ranges.
+ * @dir:	PVDMA_MAP_* direction the host pinned for.
+ * @nr_pages:	host pages the translation pins.
+ * @nr_ranges:	entries of @ranges; 0 if not kept.
+ * @nr_segs:	entries of @segs.
+ * @segs:	the host segments, after @ranges.
+ * @ranges:	the guest ranges, as sent to the host.
+ */
+struct pvdma_map {
+	struct hlist_node node;
+	struct list_head lru;
+	dma_addr_t addr;
+	size_t size;
+	u64 handle;
+	u64 epoch;
+	u32 key;
+	u32 dir;
+	u32 nr_pages;
+	u16 nr_ranges;
+	u16 nr_segs;
+	struct pvdma_seg *segs;
+	struct pvdma_range ranges[];
 };
 
 static inline void pvdma_stat_add(struct pvdma_dev *pd, enum pvdma_stat s,
@@ -137,6 +202,11 @@ static inline s64 pvdma_stat_read(struct pvdma_dev *pd, enum pvdma_stat s)
 }
 
 extern struct pvdma_info pvdma_limits;
+extern struct pvdma_shared *pvdma_status;
+extern bool pvdma_cache_on;
+extern unsigned int pvdma_cache_entries;
+extern unsigned int pvdma_cache_pages;
+extern bool pvdma_force_bounce;
 extern const struct dma_map_ops pvdma_dma_ops;
 extern struct mutex pvdma_mutex;
 
@@ -146,5 +216,21 @@ int pvdma_dev_del(struct pvdma_dev *pd);
 const char *pvdma_strerror(long err);
 int pvdma_bufs_init(void);
 void pvdma_bufs_exit(void);
+void pvdma_hc_unmap(struct pvdma_dev *pd, u64 handle);
+void pvdma_release_cached(struct pvdma_dev *pd);
+
+/* pvdma_cache.c: translations kept after unmap. */
+void pvdma_cache_init(struct pvdma_dev *pd);
+struct pvdma_map *pvdma_map_alloc(u32 nr_ranges, u32 max_segs, gfp_t gfp);
+void pvdma_cache_record(struct pvdma_map *map,
+			const struct pvdma_range *ranges, u32 nr, u32 dir,
+			const struct pvdma_map_result *res);
+struct pvdma_map *pvdma_cache_get(struct pvdma_dev *pd,
+				  const struct pvdma_range *ranges, u32 nr,
+				  u32 dir, u64 *scratch);
+void pvdma_cache_undo_get(struct pvdma_dev *pd, struct pvdma_map *map);
+bool pvdma_cache_put(struct pvdma_dev *pd, struct pvdma_map *map,
+		     u64 *scratch);
+unsigned int pvdma_cache_flush(struct pvdma_dev *pd, u64 *scratch);
 
 #endif /* _PVDMA_INTERNAL_H */

@@ -20,6 +20,12 @@
  *		1af4:1110,8086:10d3.
  *   bounce_size bytes of the bounce pool, default 4 MiB; 0: no pool, a
  *		mapping translation cannot serve fails.
+ *   cache	keep translations after unmap so that mapping a recycled
+ *		buffer again costs no exit (pvdma_cache.c); default on.
+ *		Writable at run time; writing 0 releases what is kept.
+ *   cache_entries, cache_pages
+ *		bounds of the cache per device: translations, host pages.
+ *   force_bounce bounce every streaming mapping, to compare; default off.
  *
  * No device that is not listed is touched: emulated and virtio devices keep
  * guest-physical DMA.  A listed device is attached before its driver binds:
@@ -81,6 +87,26 @@ MODULE_PARM_DESC(bounce_size,
 static char *devices;
 static char *ids;
 
+bool pvdma_cache_on = true;
+unsigned int pvdma_cache_entries = 1024;
+module_param_named(cache_entries, pvdma_cache_entries, uint, 0644);
+MODULE_PARM_DESC(cache_entries,
+		 "Most translations each device keeps after unmap (default 1024)");
+unsigned int pvdma_cache_pages = 16384;
+module_param_named(cache_pages, pvdma_cache_pages, uint, 0644);
+MODULE_PARM_DESC(cache_pages,
+		 "Most host pages each device keeps pinned after unmap (default 16384, 64 MiB)");
+bool pvdma_force_bounce;
+module_param_named(force_bounce, pvdma_force_bounce, bool, 0644);
+MODULE_PARM_DESC(force_bounce,
+		 "Bounce every streaming mapping instead of translating it, to compare (default off)");
+
+/*
+ * The status page the host writes the translation epoch to, or NULL if it
+ * could not be registered: then nothing is kept after unmap.
+ */
+struct pvdma_shared *pvdma_status;
+
 /* Attached devices: written under pvdma_mutex, read under RCU by the ops. */
 static LIST_HEAD(pvdma_devs);
 /* Protects pvdma_devs, the devices and ids strings, and pvdma_ready. */
@@ -121,11 +147,17 @@ static long pvdma_kvm_unmap_batch(phys_addr_t handles, u32 nr)
 	return kvm_hypercall3(KVM_HC_PVDMA_UNMAP_BATCH, handles, nr, 0);
 }
 
+static long pvdma_kvm_set_shared(phys_addr_t page, u32 flags)
+{
+	return kvm_hypercall2(KVM_HC_PVDMA_SET_SHARED, page, flags);
+}
+
 static const struct pvdma_host_ops pvdma_kvm_host = {
 	.probe		= pvdma_kvm_probe,
 	.map		= pvdma_kvm_map,
 	.unmap		= pvdma_kvm_unmap,
 	.unmap_batch	= pvdma_kvm_unmap_batch,
+	.set_shared	= pvdma_kvm_set_shared,
 };
 
 const struct pvdma_host_ops *pvdma_host = &pvdma_kvm_host;
@@ -148,6 +180,13 @@ const char *const pvdma_stat_names[PVDMA_NR_STATS] = {
 	[PVDMA_STAT_NOMEM]		= "fail_nomem",
 	[PVDMA_STAT_BAD_UNMAP]		= "fail_bad_unmap",
 	[PVDMA_STAT_RESOURCE]		= "fail_resource",
+	[PVDMA_STAT_MAP_HYPERCALLS]	= "map_hypercalls",
+	[PVDMA_STAT_PINS]		= "pinned_pages",
+	[PVDMA_STAT_CACHE_HITS]		= "cache_hits",
+	[PVDMA_STAT_CACHE_STALE]	= "cache_stale",
+	[PVDMA_STAT_CACHE_EVICTED]	= "cache_evicted",
+	[PVDMA_STAT_CACHED]		= "cached_mappings",
+	[PVDMA_STAT_CACHED_PAGES]	= "cached_pages",
 };
 
 /**
@@ -236,6 +275,14 @@ static int pvdma_bounce_used_get(void *data, u64 *val)
 DEFINE_DEBUGFS_ATTRIBUTE(pvdma_bounce_used_fops, pvdma_bounce_used_get,
 			 NULL, "%llu\n");
 
+static int pvdma_bounce_copied_get(void *data, u64 *val)
+{
+	*val = pvdma_bounce_copied();
+	return 0;
+}
+DEFINE_DEBUGFS_ATTRIBUTE(pvdma_bounce_copied_fops, pvdma_bounce_copied_get,
+			 NULL, "%llu\n");
+
 /**
  * pvdma_dev_add() - install pvdma's DMA ops on a device
  * @dev: device with no driver bound and no DMA ops
@@ -260,6 +307,7 @@ int pvdma_dev_add(struct device *dev)
 	pd->dev = get_device(dev);
 	spin_lock_init(&pd->lock);
 	hash_init(pd->maps);
+	pvdma_cache_init(pd);
 
 	pd->debugfs = debugfs_create_dir(dev_name(dev), pvdma_debugfs);
 	for (i = 0; i < PVDMA_NR_STATS; i++)
@@ -300,6 +348,7 @@ int pvdma_dev_del(struct pvdma_dev *pd)
 	set_dma_ops(dev, NULL);
 	list_del_rcu(&pd->node);
 	synchronize_rcu();
+	pvdma_release_cached(pd);
 	debugfs_remove_recursive(pd->debugfs);
 	dev_info(dev, "pvdma: detached\n");
 	put_device(dev);
@@ -478,6 +527,71 @@ module_param_cb(ids, &pvdma_list_ops, &ids, 0644);
 MODULE_PARM_DESC(ids,
 		 "Comma-separated vendor:device IDs of the directly assigned devices to attach to, e.g. 1af4:1110");
 
+/* Turning the cache off releases what every device keeps. */
+static int pvdma_cache_set(const char *val, const struct kernel_param *kp)
+{
+	struct pvdma_dev *pd;
+	int ret;
+
+	mutex_lock(&pvdma_mutex);
+	ret = param_set_bool(val, kp);
+	if (!ret && !pvdma_cache_on)
+		list_for_each_entry(pd, &pvdma_devs, node)
+			pvdma_release_cached(pd);
+	mutex_unlock(&pvdma_mutex);
+	return ret;
+}
+
+static const struct kernel_param_ops pvdma_cache_ops = {
+	.set	= pvdma_cache_set,
+	.get	= param_get_bool,
+};
+
+module_param_cb(cache, &pvdma_cache_ops, &pvdma_cache_on, 0644);
+MODULE_PARM_DESC(cache,
+		 "Keep translations after unmap, so a recycled buffer maps without an exit (default on)");
+
+/*
+ * Register the page the host publishes its translation epoch on.  Without
+ * it, pvdma works but keeps nothing after unmap.
+ */
+static void pvdma_status_init(void)
+{
+	void *page = (void *)get_zeroed_page(GFP_KERNEL);
+	long ret;
+
+	if (!page) {
+		pr_warn("no memory for the status page; the pin cache is off\n");
+		return;
+	}
+	ret = pvdma_host->set_shared(virt_to_phys(page), 0);
+	if (ret) {
+		pr_warn("KVM_HC_PVDMA_SET_SHARED failed: %s (%ld); the pin cache is off\n",
+			pvdma_strerror(ret), ret);
+		free_page((unsigned long)page);
+		return;
+	}
+	pvdma_status = page;
+}
+
+/* Stop the host writing to the status page before it is freed. */
+static void pvdma_status_exit(void)
+{
+	long ret;
+
+	if (!pvdma_status)
+		return;
+	ret = pvdma_host->set_shared(0, PVDMA_SHARED_CLEAR);
+	if (ret) {
+		/* The host may still write to it: leak it rather than reuse. */
+		pr_err("cannot unregister the status page: %s (%ld); leaking it\n",
+		       pvdma_strerror(ret), ret);
+	} else {
+		free_page((unsigned long)pvdma_status);
+	}
+	pvdma_status = NULL;
+}
+
 /* Ask the host whether it serves PVDMA to this VM, and its limits. */
 static int pvdma_probe_host(void)
 {
@@ -585,6 +699,7 @@ static int __init pvdma_init(void)
 	ret = pvdma_bufs_init();
 	if (ret)
 		goto out;
+	pvdma_status_init();
 	ret = pvdma_bounce_start(bounce_size);
 	if (ret)
 		goto err_bufs;
@@ -594,6 +709,8 @@ static int __init pvdma_init(void)
 				   &pvdma_bounce_pages_fops);
 	debugfs_create_file_unsafe("bounce_used_pages", 0400, pvdma_debugfs,
 				   NULL, &pvdma_bounce_used_fops);
+	debugfs_create_file_unsafe("bounce_copied_bytes", 0400, pvdma_debugfs,
+				   NULL, &pvdma_bounce_copied_fops);
 
 	/* Register first so no device is missed; attach is idempotent. */
 	ret = bus_register_notifier(&pci_bus_type, &pvdma_nb);
@@ -604,10 +721,11 @@ static int __init pvdma_init(void)
 	mutex_unlock(&pvdma_mutex);
 	bus_for_each_dev(&pci_bus_type, NULL, NULL, pvdma_attach_existing);
 
-	pr_info("host ABI %u: up to %u ranges, %u segments, %u pages per map; bounce pool %u KiB (%s)\n",
+	pr_info("host ABI %u: up to %u ranges, %u segments, %u pages per map; bounce pool %u KiB (%s); pin cache %s\n",
 		pvdma_limits.abi_version, pvdma_limits.max_ranges,
 		pvdma_limits.max_segs, pvdma_limits.max_map_pages,
-		pvdma_bounce_pages() << (PAGE_SHIFT - 10), pvdma_bounce->name);
+		pvdma_bounce_pages() << (PAGE_SHIFT - 10), pvdma_bounce->name,
+		!pvdma_status ? "unavailable" : pvdma_cache_on ? "on" : "off");
 	if (!devices && !ids)
 		pr_warn("no devices listed; set devices=<PCI address>[,...] or ids=<vendor>:<device>[,...] to attach any\n");
 	return 0;
@@ -616,6 +734,7 @@ err_debugfs:
 	debugfs_remove_recursive(pvdma_debugfs);
 	pvdma_bounce_exit();
 err_bufs:
+	pvdma_status_exit();
 	pvdma_bufs_exit();
 out:
 #ifdef MODULE
@@ -645,6 +764,7 @@ static void __exit pvdma_exit(void)
 
 	debugfs_remove_recursive(pvdma_debugfs);
 	pvdma_bounce_exit();
+	pvdma_status_exit();
 	pvdma_bufs_exit();
 }
 module_exit(pvdma_exit);

@@ -117,20 +117,6 @@ int pvdma_bufs_init(void)
 	return 0;
 }
 
-/**
- * struct pvdma_map - one live translated mapping
- * @node:	entry in &pvdma_dev.maps.
- * @addr:	DMA address the device was given (first segment).
- * @size:	size the caller mapped; with @addr, what unmap passes back.
- * @handle:	host handle for KVM_HC_PVDMA_UNMAP.
- */
-struct pvdma_map {
-	struct hlist_node node;
-	dma_addr_t addr;
-	size_t size;
-	u64 handle;
-};
-
 static u32 pvdma_dir(enum dma_data_direction dir)
 {
 	switch (dir) {
@@ -189,7 +175,15 @@ static void pvdma_fail(struct pvdma_dev *pd, enum pvdma_stat cause,
 				    size, pvdma_strerror(err), err);
 }
 
-static void pvdma_hc_unmap(struct pvdma_dev *pd, u64 handle)
+/**
+ * pvdma_hc_unmap() - release one host translation now
+ * @pd: the device it was made for
+ * @handle: its host handle
+ *
+ * A failure is counted and logged: the host keeps the pages pinned until
+ * the VM stops, and there is nothing better the guest can do.
+ */
+void pvdma_hc_unmap(struct pvdma_dev *pd, u64 handle)
 {
 	long ret;
 
@@ -203,25 +197,42 @@ static void pvdma_hc_unmap(struct pvdma_dev *pd, u64 handle)
 	}
 }
 
+static long pvdma_hc_map_once(struct pvdma_dev *pd, struct pvdma_buf *buf,
+			      unsigned int nr, u32 max_segs, u32 dir)
+{
+	buf->result->max_segs = max_segs;
+	pvdma_stat_inc(pd, PVDMA_STAT_HYPERCALLS);
+	pvdma_stat_inc(pd, PVDMA_STAT_MAP_HYPERCALLS);
+	return pvdma_host->map(virt_to_phys(buf->ranges), nr,
+			       virt_to_phys(buf->result), dir);
+}
+
 /*
  * Map the @nr ranges already written to @buf, accepting at most @max_segs
  * segments: the host then refuses (-KVM_E2BIG) rather than pin something
- * the caller cannot use.  Called with interrupts disabled (see pvdma_bufs).
+ * the caller cannot use.  If the host is at its pin limit while this device
+ * keeps idle translations, those are released and the map tried once more:
+ * the cache must never cost a mapping.  On success, @map records the
+ * translation.  Called with interrupts disabled (see pvdma_bufs).
  */
 static long pvdma_hc_map(struct pvdma_dev *pd, struct pvdma_buf *buf,
-			 unsigned int nr, u32 max_segs,
-			 enum dma_data_direction dir)
+			 unsigned int nr, u32 max_segs, u32 dir,
+			 struct pvdma_map *map)
 {
 	struct pvdma_map_result *res = buf->result;
 	long ret;
 
-	res->max_segs = max_segs;
-	pvdma_stat_inc(pd, PVDMA_STAT_HYPERCALLS);
-	ret = pvdma_host->map(virt_to_phys(buf->ranges), nr, virt_to_phys(res),
-			      pvdma_dir(dir));
+	ret = pvdma_hc_map_once(pd, buf, nr, max_segs, dir);
+	/* The result block doubles as the handle array of the flush. */
+	if (ret == -PVDMA_ENOSPC && pvdma_cache_flush(pd, (u64 *)res))
+		ret = pvdma_hc_map_once(pd, buf, nr, max_segs, dir);
 	if (!ret && WARN_ON_ONCE(!res->nr_segs || res->nr_segs > max_segs)) {
 		pvdma_hc_unmap(pd, res->handle);
 		ret = -EPROTO;
+	}
+	if (!ret) {
+		pvdma_cache_record(map, buf->ranges, nr, dir, res);
+		pvdma_stat_add(pd, PVDMA_STAT_PINS, map->nr_pages);
 	}
 	return ret;
 }
@@ -261,12 +272,13 @@ static void pvdma_untrack(struct pvdma_dev *pd, size_t size,
 }
 
 /*
- * Release the translated mapping the device knows as @addr/@size.  The same
- * buffer may be mapped twice (same address and size); each mapping has its
- * own host handle, so releasing either one is correct.
+ * Release the translated mapping the device knows as @addr/@size, or keep
+ * it idle in the cache if @keep allows.  The same buffer may be mapped
+ * twice (same address and size); each mapping has its own host handle, so
+ * releasing either one is correct.
  */
 static bool pvdma_unmap(struct pvdma_dev *pd, dma_addr_t addr, size_t size,
-			enum dma_data_direction dir)
+			enum dma_data_direction dir, bool keep)
 {
 	struct pvdma_map *map, *found = NULL;
 	unsigned long flags;
@@ -290,18 +302,45 @@ static bool pvdma_unmap(struct pvdma_dev *pd, dma_addr_t addr, size_t size,
 		return false;
 	}
 
-	pvdma_hc_unmap(pd, found->handle);
-	kfree(found);
+	if (keep) {
+		local_irq_save(flags);
+		keep = pvdma_cache_put(pd, found,
+				       (u64 *)this_cpu_ptr(&pvdma_bufs)->result);
+		local_irq_restore(flags);
+	}
+	if (!keep) {
+		pvdma_hc_unmap(pd, found->handle);
+		kfree(found);
+	}
 	pvdma_untrack(pd, size, dir, false);
 	return true;
 }
 
-/* Release a single-address mapping, translated or bounced. */
+/**
+ * pvdma_release_cached() - release every translation a device keeps idle
+ * @pd: the device
+ *
+ * For detach, and for turning the cache off.  Any context.
+ */
+void pvdma_release_cached(struct pvdma_dev *pd)
+{
+	unsigned long flags;
+
+	local_irq_save(flags);
+	pvdma_cache_flush(pd, (u64 *)this_cpu_ptr(&pvdma_bufs)->result);
+	local_irq_restore(flags);
+}
+
+/*
+ * Release a single-address mapping, translated or bounced.  @keep: the
+ * translation may stay in the cache (the caller does not free the pages).
+ */
 static bool pvdma_release(struct pvdma_dev *pd, dma_addr_t addr, size_t size,
-			  enum dma_data_direction dir, unsigned long attrs)
+			  enum dma_data_direction dir, unsigned long attrs,
+			  bool keep)
 {
 	if (!pvdma_bounce_is(addr))
-		return pvdma_unmap(pd, addr, size, dir);
+		return pvdma_unmap(pd, addr, size, dir, keep);
 	if (!pvdma_bounce_unmap(pd->dev, addr, size, dir, attrs)) {
 		pvdma_stat_inc(pd, PVDMA_STAT_BAD_UNMAP);
 		return false;
@@ -328,13 +367,36 @@ static dma_addr_t pvdma_translate(struct pvdma_dev *pd, phys_addr_t phys,
 				  size_t size, enum dma_data_direction dir,
 				  u64 mask, gfp_t gfp, enum pvdma_stat *cause)
 {
-	struct pvdma_map *map;
+	struct pvdma_range range = { .gpa = phys, .len = size };
+	struct pvdma_map *map, *hit;
 	struct pvdma_buf *buf;
 	struct pvdma_seg seg;
 	unsigned long flags;
 	long ret;
 
-	map = kmalloc(sizeof(*map), gfp);
+	/* A kept translation of the buffer: nothing to pin, no exit. */
+	local_irq_save(flags);
+	buf = this_cpu_ptr(&pvdma_bufs);
+	hit = pvdma_cache_get(pd, &range, 1, pvdma_dir(dir),
+			      (u64 *)buf->result);
+	local_irq_restore(flags);
+	if (hit) {
+		if (pvdma_capable(pd->dev, hit->segs[0].addr, hit->segs[0].len,
+				  mask)) {
+			map = hit;
+			goto track;
+		}
+		/*
+		 * Mapped before under a wider mask: a fresh translation
+		 * would return the same frames, so fail as it would.
+		 */
+		pvdma_cache_undo_get(pd, hit);
+		*cause = PVDMA_STAT_BEYOND_MASK;
+		pvdma_fail(pd, *cause, phys, size, 0);
+		return DMA_MAPPING_ERROR;
+	}
+
+	map = pvdma_map_alloc(1, 1, gfp);
 	if (!map) {
 		*cause = PVDMA_STAT_NOMEM;
 		pvdma_fail(pd, *cause, phys, size, -ENOMEM);
@@ -343,14 +405,11 @@ static dma_addr_t pvdma_translate(struct pvdma_dev *pd, phys_addr_t phys,
 
 	local_irq_save(flags);
 	buf = this_cpu_ptr(&pvdma_bufs);
-	buf->ranges[0].gpa = phys;
-	buf->ranges[0].len = size;
+	buf->ranges[0] = range;
 	/* One segment or nothing: the host refuses what the device can't use. */
-	ret = pvdma_hc_map(pd, buf, 1, 1, dir);
-	if (!ret) {
-		map->handle = buf->result->handle;
+	ret = pvdma_hc_map(pd, buf, 1, 1, pvdma_dir(dir), map);
+	if (!ret)
 		seg = buf->result->segs[0];
-	}
 	local_irq_restore(flags);
 	if (ret) {
 		*cause = pvdma_cause(ret);
@@ -364,9 +423,10 @@ static dma_addr_t pvdma_translate(struct pvdma_dev *pd, phys_addr_t phys,
 		pvdma_hc_unmap(pd, map->handle);
 		goto err_free;
 	}
-
 	map->addr = seg.addr;
 	map->size = size;
+track:
+
 	pvdma_track(pd, map);
 	trace_pvdma_guest_map(pd->dev, phys, size, dir, 1);
 	return map->addr;
@@ -376,7 +436,10 @@ err_free:
 	return DMA_MAPPING_ERROR;
 }
 
-/* Translate a streaming buffer, or bounce it if translation can't serve. */
+/*
+ * Translate a streaming buffer, or bounce it if translation can't serve
+ * (or force_bounce asks for bouncing, to compare).
+ */
 static dma_addr_t pvdma_map_single(struct pvdma_dev *pd, phys_addr_t phys,
 				   size_t size, enum dma_data_direction dir,
 				   u64 mask)
@@ -384,18 +447,22 @@ static dma_addr_t pvdma_map_single(struct pvdma_dev *pd, phys_addr_t phys,
 	enum pvdma_stat cause;
 	dma_addr_t addr;
 
-	addr = pvdma_translate(pd, phys, size, dir, mask, GFP_ATOMIC, &cause);
-	if (addr != DMA_MAPPING_ERROR)
-		return addr;
-
-	if (pvdma_may_bounce(cause)) {
-		addr = pvdma_bounce_map(pd->dev, phys, size, mask);
-		if (addr != DMA_MAPPING_ERROR) {
-			pvdma_bounced(pd, phys, size, dir);
+	if (!READ_ONCE(pvdma_force_bounce)) {
+		addr = pvdma_translate(pd, phys, size, dir, mask, GFP_ATOMIC,
+				       &cause);
+		if (addr != DMA_MAPPING_ERROR)
 			return addr;
-		}
-		pvdma_fail(pd, PVDMA_STAT_NO_BOUNCE_SPACE, phys, size, 0);
+		if (!pvdma_may_bounce(cause))
+			goto err;
 	}
+
+	addr = pvdma_bounce_map(pd->dev, phys, size, mask);
+	if (addr != DMA_MAPPING_ERROR) {
+		pvdma_bounced(pd, phys, size, dir);
+		return addr;
+	}
+	pvdma_fail(pd, PVDMA_STAT_NO_BOUNCE_SPACE, phys, size, 0);
+err:
 	pvdma_stat_inc(pd, PVDMA_STAT_FAILURES);
 	return DMA_MAPPING_ERROR;
 }
@@ -426,7 +493,7 @@ static void pvdma_unmap_page(struct device *dev, dma_addr_t addr, size_t size,
 	struct pvdma_dev *pd = pvdma_dev_of(dev);
 
 	if (pd)
-		pvdma_release(pd, addr, size, dir, attrs);
+		pvdma_release(pd, addr, size, dir, attrs, true);
 }
 
 static int pvdma_sg_errno(long ret)
@@ -451,7 +518,7 @@ static int pvdma_sg_errno(long ret)
  * entries are not enough, or -EIO if a segment is beyond @mask.
  */
 static int pvdma_fill_sg(struct device *dev, struct scatterlist *sgl,
-			 int nents, const struct pvdma_map_result *res,
+			 int nents, const struct pvdma_seg *segs, u32 nr_segs,
 			 u64 mask)
 {
 	unsigned long boundary = dma_get_seg_boundary(dev);
@@ -460,9 +527,9 @@ static int pvdma_fill_sg(struct device *dev, struct scatterlist *sgl,
 	int count = 0;
 	u32 i;
 
-	for (i = 0; i < res->nr_segs; i++) {
-		u64 addr = res->segs[i].addr;
-		u64 len = res->segs[i].len;
+	for (i = 0; i < nr_segs; i++) {
+		u64 addr = segs[i].addr;
+		u64 len = segs[i].len;
 
 		if (!pvdma_capable(dev, addr, len, mask))
 			return -EIO;
@@ -498,22 +565,25 @@ static size_t pvdma_sg_size(struct scatterlist *sgl, int nents)
 }
 
 /*
- * Translate a whole list with one hypercall.  Return the number of DMA
- * segments, or a negative errno with *@cause saying why not.
+ * Translate a whole list with one hypercall, or none if the cache kept its
+ * translation.  Return the number of DMA segments, or a negative errno with
+ * *@cause saying why not.
  */
 static int pvdma_translate_sg(struct pvdma_dev *pd, struct scatterlist *sgl,
 			      int nents, enum dma_data_direction dir, u64 mask,
 			      enum pvdma_stat *cause)
 {
+	u32 max_segs = min_t(u32, nents, pvdma_limits.max_segs);
 	size_t size = pvdma_sg_size(sgl, nents);
-	struct pvdma_map *map;
+	struct pvdma_map *map, *hit;
 	struct scatterlist *sg;
 	struct pvdma_buf *buf;
 	unsigned long flags;
 	int count, i;
 	long ret;
 
-	map = kmalloc(sizeof(*map), GFP_ATOMIC);
+	/* Allocated first: the ranges are built with interrupts disabled. */
+	map = pvdma_map_alloc(nents, max_segs, GFP_ATOMIC);
 	if (!map) {
 		*cause = PVDMA_STAT_NOMEM;
 		pvdma_fail(pd, *cause, sg_phys(sgl), size, -ENOMEM);
@@ -529,13 +599,39 @@ static int pvdma_translate_sg(struct pvdma_dev *pd, struct scatterlist *sgl,
 		sg_dma_address(sg) = DMA_MAPPING_ERROR;
 		sg_dma_len(sg) = 0;
 	}
-	ret = pvdma_hc_map(pd, buf, nents,
-			   min_t(u32, nents, pvdma_limits.max_segs), dir);
-	if (!ret) {
-		map->handle = buf->result->handle;
-		count = pvdma_fill_sg(pd->dev, sgl, nents, buf->result, mask);
+	hit = pvdma_cache_get(pd, buf->ranges, nents, pvdma_dir(dir),
+			      (u64 *)buf->result);
+	if (hit) {
+		count = pvdma_fill_sg(pd->dev, sgl, nents, hit->segs,
+				      hit->nr_segs, mask);
+		ret = 0;
+	} else {
+		ret = pvdma_hc_map(pd, buf, nents, max_segs, pvdma_dir(dir),
+				   map);
+		if (!ret)
+			count = pvdma_fill_sg(pd->dev, sgl, nents,
+					      buf->result->segs,
+					      buf->result->nr_segs, mask);
 	}
 	local_irq_restore(flags);
+
+	if (hit) {
+		kfree(map);
+		map = hit;
+		if (count > 0)
+			goto track;
+		/*
+		 * Mapped before under wider limits: a fresh translation would
+		 * return the same segments, so fail as it would.
+		 */
+		pvdma_cache_undo_get(pd, hit);
+		*cause = count == -EIO ? PVDMA_STAT_BEYOND_MASK :
+					 PVDMA_STAT_NOT_CONTIGUOUS;
+		pvdma_fail(pd, *cause, sg_phys(sgl), size, 0);
+		sg_dma_address(sgl) = DMA_MAPPING_ERROR;
+		sg_dma_len(sgl) = 0;
+		return count;
+	}
 	if (ret) {
 		*cause = pvdma_cause(ret);
 		pvdma_fail(pd, *cause, sg_phys(sgl), size, ret);
@@ -549,9 +645,9 @@ static int pvdma_translate_sg(struct pvdma_dev *pd, struct scatterlist *sgl,
 		pvdma_hc_unmap(pd, map->handle);
 		goto err_reset;
 	}
-
 	map->addr = sg_dma_address(sgl);
 	map->size = size;
+track:
 	pvdma_track(pd, map);
 	trace_pvdma_guest_map(pd->dev, sg_phys(sgl), size, dir, count);
 	return count;
@@ -618,6 +714,8 @@ static int pvdma_map_sg(struct device *dev, struct scatterlist *sgl,
 
 	if (!pd)
 		return -EIO;
+	if (READ_ONCE(pvdma_force_bounce))
+		goto bounce;
 	if (nents > pvdma_limits.max_ranges) {
 		cause = PVDMA_STAT_LONG_LIST;
 		pvdma_fail(pd, cause, sg_phys(sgl), pvdma_sg_size(sgl, nents),
@@ -629,6 +727,7 @@ static int pvdma_map_sg(struct device *dev, struct scatterlist *sgl,
 		if (!pvdma_may_bounce(cause))
 			goto err;
 	}
+bounce:
 	count = pvdma_bounce_sg(pd, sgl, nents, dir, mask);
 	if (count > 0)
 		return count;
@@ -655,7 +754,7 @@ static void pvdma_unmap_sg(struct device *dev, struct scatterlist *sgl,
 		return;
 	if (!pvdma_bounce_is(sg_dma_address(sgl))) {
 		pvdma_unmap(pd, sg_dma_address(sgl), pvdma_sg_size(sgl, nents),
-			    dir);
+			    dir, true);
 		return;
 	}
 	for_each_sg(sgl, sg, nents, i)
@@ -738,7 +837,9 @@ static void pvdma_free(struct device *dev, size_t size, void *vaddr,
 	struct pvdma_dev *pd = pvdma_dev_of(dev);
 	bool pooled = pvdma_bounce_is(dma_handle);
 
-	if (pd && pvdma_release(pd, dma_handle, size, DMA_BIDIRECTIONAL, 0) &&
+	/* The pages go back to the allocator: no translation outlives them. */
+	if (pd &&
+	    pvdma_release(pd, dma_handle, size, DMA_BIDIRECTIONAL, 0, false) &&
 	    !pooled)
 		free_pages((unsigned long)vaddr, get_order(size));
 }
@@ -751,7 +852,8 @@ static void pvdma_free_pages(struct device *dev, size_t size,
 	struct pvdma_dev *pd = pvdma_dev_of(dev);
 	bool pooled = pvdma_bounce_is(dma_handle);
 
-	if (pd && pvdma_release(pd, dma_handle, size, dir, 0) && !pooled)
+	if (pd && pvdma_release(pd, dma_handle, size, dir, 0, false) &&
+	    !pooled)
 		__free_pages(page, get_order(size));
 }
 
@@ -864,10 +966,13 @@ static dma_addr_t pvdma_map_resource(struct device *dev, phys_addr_t phys,
  * The host can place a buffer anywhere in its memory and does not report
  * how far that reaches, so every mask of at least 32 bits is accepted and
  * each mapping is checked against the mask instead (and bounced if needed).
+ * A narrower mask is accepted if the bounce pool has pages below it, as
+ * swiotlb accepts masks its pool fits: then every mapping can be served,
+ * if need be from the pool.
  */
 static int pvdma_dma_supported(struct device *dev, u64 mask)
 {
-	return mask >= DMA_BIT_MASK(32);
+	return mask >= DMA_BIT_MASK(32) || pvdma_bounce_below(mask);
 }
 
 /* Any host address may come back: ask drivers for full addressing. */

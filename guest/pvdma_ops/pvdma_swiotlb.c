@@ -416,6 +416,27 @@ static size_t pvdma_sw_max_size(void)
 }
 
 /**
+ * pvdma_sw_below() - can the pool serve a device with this DMA mask?
+ * @mask: the device's DMA mask
+ *
+ * Return: true if some of the pool lies below @mask on the host.
+ */
+static bool pvdma_sw_below(u64 mask)
+{
+	return sw.nr_pages && sw.lowest + PAGE_SIZE - 1 <= mask;
+}
+
+/**
+ * pvdma_sw_copied() - bytes swiotlb copied for pvdma so far
+ *
+ * Return: the count, for debugfs and the benchmark.
+ */
+static u64 pvdma_sw_copied(void)
+{
+	return atomic64_read(&sw.copied);
+}
+
+/**
  * pvdma_sw_pages() - size of the pinned pool
  *
  * Return: pages pinned, 0 without a pool.
@@ -702,8 +723,10 @@ const struct pvdma_bounce_ops pvdma_bounce_swiotlb = {
 	.exit			= pvdma_sw_exit,
 	.is			= pvdma_sw_is,
 	.max_size		= pvdma_sw_max_size,
+	.below			= pvdma_sw_below,
 	.pages			= pvdma_sw_pages,
 	.used			= pvdma_sw_used,
+	.copied			= pvdma_sw_copied,
 	.map			= pvdma_sw_map,
 	.alloc			= pvdma_sw_alloc,
 	.unmap			= pvdma_sw_unmap,

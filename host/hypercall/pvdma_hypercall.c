@@ -320,6 +320,10 @@ static long pvdma_hc_unmap_batch(struct kvm_vcpu *vcpu, struct pvdma_vm *vm,
 static long pvdma_hc_set_shared(struct kvm_vcpu *vcpu, struct pvdma_vm *vm,
 				u64 gpa, u64 flags)
 {
+	if (flags == PVDMA_SHARED_CLEAR && !gpa) {
+		pvdma_clear_shared(vm);
+		return 0;
+	}
 	if (flags || !PAGE_ALIGNED(gpa))
 		return -KVM_EINVAL;
 	return pvdma_set_shared(vm, &(struct pvdma_kvm_call){ .vcpu = vcpu },

@@ -376,6 +376,27 @@ long pvdma_set_shared(struct pvdma_vm *vm, void *ctx, u64 gfn)
 }
 
 /**
+ * pvdma_clear_shared - stop writing to the guest's status page and unpin it
+ * @vm:		the tracker.
+ *
+ * The guest is about to free the page.  The epoch keeps counting, so a page
+ * registered later starts from the current value.
+ */
+void pvdma_clear_shared(struct pvdma_vm *vm)
+{
+	struct page *old;
+
+	spin_lock(&vm->gfn_lock);
+	old = vm->shared_page;
+	vm->shared_page = NULL;
+	vm->shared = NULL;
+	spin_unlock(&vm->gfn_lock);
+
+	if (old)
+		vm->backend->unpin(&old, 1, true);
+}
+
+/**
  * pvdma_map - pin guest ranges and record them under a new handle
  * @vm:		the tracker.
  * @ctx:	passed to the backend (KVM: the calling vCPU).

@@ -155,6 +155,7 @@ long pvdma_unmap(struct pvdma_vm *vm, void *ctx, const u64 *handles,
 		 unsigned int nr);
 void pvdma_count_failure(struct pvdma_vm *vm, long err);
 long pvdma_set_shared(struct pvdma_vm *vm, void *ctx, u64 gfn);
+void pvdma_clear_shared(struct pvdma_vm *vm);
 void pvdma_bump_epoch(struct pvdma_vm *vm);
 void pvdma_invalidate_gfns(struct pvdma_vm *vm, u64 start, u64 end);
 

@@ -54,6 +54,7 @@ static struct {
 	/* after this many more successful maps, frames go above 4 GiB */
 	unsigned int high_after;
 	unsigned int max_handles;
+	bool no_cache;			/* flag results PVDMA_RESULT_NO_CACHE */
 	bool handles[FAKE_HANDLES];	/* live, by handle - 1 */
 	unsigned int live;
 	unsigned int maps, unmaps, batches, bad_unmaps;
@@ -140,6 +141,7 @@ static long fake_map(phys_addr_t ranges_pa, u32 nr, phys_addr_t res_pa,
 	fh.live++;
 	res->handle = h + 1;
 	res->nr_segs = nsegs;
+	res->flags = fh.no_cache ? PVDMA_RESULT_NO_CACHE : 0;
 	memcpy(res->segs, fh.segs, nsegs * sizeof(*fh.segs));
 	if (fh.high_after && !--fh.high_after)
 		fh.base = FAKE_BASE_HIGH;
@@ -1507,6 +1509,10 @@ static void ops_dma_supported(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, dma_set_mask(t->dev, DMA_BIT_MASK(32)), 0);
 	KUNIT_EXPECT_EQ(test, t->mask, DMA_BIT_MASK(32));
 	KUNIT_EXPECT_EQ(test, dma_set_mask(t->dev, DMA_BIT_MASK(64)), 0);
+	/* The pool lies below 2 GiB on the fake host: 31 bits can be served. */
+	KUNIT_EXPECT_EQ(test, dma_set_mask(t->dev, DMA_BIT_MASK(31)), 0);
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, 0), 0);
+	KUNIT_EXPECT_EQ(test, dma_set_mask(t->dev, DMA_BIT_MASK(31)), -EIO);
 	expect_clean(test);
 }
 
@@ -1732,6 +1738,395 @@ static struct kunit_case ops_cases[] = {
 	{}
 };
 
+/* ---- pvdma_guest_cache: translations kept after unmap ---- */
+
+static struct pvdma_shared cache_status;
+
+static int cache_init(struct kunit *test)
+{
+	int ret = pt_init(test);
+
+	/* Count from here: the bounce pool took its MAPs already. */
+	fh.maps = 0;
+	fh.unmaps = 0;
+	fh.batches = 0;
+	cache_status.epoch = 1;
+	pvdma_status = &cache_status;
+	pvdma_cache_on = true;
+	pvdma_cache_entries = 1024;
+	pvdma_cache_pages = 16384;
+	return ret;
+}
+
+static void cache_exit(struct kunit *test)
+{
+	pt_exit(test);
+	pvdma_status = NULL;
+	pvdma_cache_on = true;
+	pvdma_cache_entries = 1024;
+	pvdma_cache_pages = 16384;
+}
+
+/* Release what the cache keeps, then check that nothing leaked. */
+static void cache_expect_clean(struct kunit *test)
+{
+	struct pt *t = test->priv;
+
+	pvdma_release_cached(t->pd);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHED), 0);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHED_PAGES), 0);
+	expect_clean(test);
+}
+
+static void cache_recycled_single_no_exit(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 4);
+	size_t size = 16 * PAGE_SIZE;
+	dma_addr_t dma, first = 0;
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		dma = dma_map_single(t->dev, buf, size, DMA_FROM_DEVICE);
+		KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+		if (!i)
+			first = dma;
+		KUNIT_EXPECT_EQ(test, dma, first);
+		/* The device's write lands in the buffer every time. */
+		dev_fill(test, dma, i, size);
+		dma_unmap_single(t->dev, dma, size, DMA_FROM_DEVICE);
+		KUNIT_EXPECT_TRUE(test, !memchr_inv(buf, i, size));
+	}
+	KUNIT_EXPECT_EQ(test, fh.maps, 1U);
+	KUNIT_EXPECT_EQ(test, fh.unmaps, 0U);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_HYPERCALLS), 1);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_MAP_HYPERCALLS), 1);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_PINS), 16);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHE_HITS), 99);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_MAPS), 100);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_UNMAPS), 100);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHED), 1);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHED_PAGES), 16);
+	/* The kept pin is live on the host until released, in one batch. */
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live + 1);
+	cache_expect_clean(test);
+	KUNIT_EXPECT_EQ(test, fh.batches, 1U);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHE_EVICTED), 1);
+}
+
+static void cache_recycled_sg_same_segments(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 3);
+	struct scatterlist sgl[8], *sg;
+	dma_addr_t addr[8];
+	int i, j, n;
+
+	/* Every page apart on the host: eight segments. */
+	fh.stride = 2;
+	sg_init_table(sgl, 8);
+	for (i = 0; i < 8; i++)
+		sg_set_buf(&sgl[i], buf + i * PAGE_SIZE, PAGE_SIZE);
+	for (j = 0; j < 10; j++) {
+		n = dma_map_sg(t->dev, sgl, 8, DMA_TO_DEVICE);
+		KUNIT_ASSERT_EQ(test, n, 8);
+		for_each_sg(sgl, sg, n, i) {
+			if (!j)
+				addr[i] = sg_dma_address(sg);
+			KUNIT_EXPECT_EQ(test, sg_dma_address(sg), addr[i]);
+			KUNIT_EXPECT_EQ(test, (u64)sg_dma_address(sg),
+					fake_hpa(virt_to_phys(buf + i * PAGE_SIZE)));
+			KUNIT_EXPECT_EQ(test, sg_dma_len(sg), PAGE_SIZE);
+		}
+		dma_unmap_sg(t->dev, sgl, 8, DMA_TO_DEVICE);
+	}
+	KUNIT_EXPECT_EQ(test, fh.maps, 1U);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHE_HITS), 9);
+	cache_expect_clean(test);
+}
+
+/* Only the exact ranges in the same direction reuse a translation. */
+static void cache_key_is_exact(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 1);
+	dma_addr_t dma;
+
+	dma = dma_map_single(t->dev, buf, 512, DMA_TO_DEVICE);
+	dma_unmap_single(t->dev, dma, 512, DMA_TO_DEVICE);
+	dma = dma_map_single(t->dev, buf, 512, DMA_FROM_DEVICE);
+	dma_unmap_single(t->dev, dma, 512, DMA_FROM_DEVICE);
+	dma = dma_map_single(t->dev, buf, 513, DMA_TO_DEVICE);
+	dma_unmap_single(t->dev, dma, 513, DMA_TO_DEVICE);
+	dma = dma_map_single(t->dev, buf + 8, 512, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, (u64)dma, fake_hpa(virt_to_phys(buf + 8)));
+	dma_unmap_single(t->dev, dma, 512, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, fh.maps, 4U);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHE_HITS), 0);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHED), 4);
+	/* And the first is still there. */
+	dma = dma_map_single(t->dev, buf, 512, DMA_TO_DEVICE);
+	dma_unmap_single(t->dev, dma, 512, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, fh.maps, 4U);
+	cache_expect_clean(test);
+}
+
+/* A moved epoch: everything kept is released before the next map. */
+static void cache_epoch_moves(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *a = pt_pages(test, 0), *b = pt_pages(test, 0);
+	dma_addr_t dma;
+
+	dma = dma_map_single(t->dev, a, 64, DMA_TO_DEVICE);
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	dma = dma_map_single(t->dev, b, 64, DMA_TO_DEVICE);
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live + 2);
+
+	WRITE_ONCE(cache_status.epoch, 2);
+	dma = dma_map_single(t->dev, a, 64, DMA_TO_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_EXPECT_EQ(test, fh.batches, 1U);
+	KUNIT_EXPECT_EQ(test, fh.maps, 3U);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHE_STALE), 2);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHE_HITS), 0);
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live + 1);
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	/* Made in the new epoch: kept. */
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHED), 1);
+	cache_expect_clean(test);
+}
+
+/* Mapped in one epoch, unmapped in the next: released, never kept. */
+static void cache_epoch_moved_while_live(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+
+	dma = dma_map_single(t->dev, buf, 64, DMA_FROM_DEVICE);
+	WRITE_ONCE(cache_status.epoch, 7);
+	dma_unmap_single(t->dev, dma, 64, DMA_FROM_DEVICE);
+	KUNIT_EXPECT_EQ(test, fh.unmaps, 1U);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHED), 0);
+	cache_expect_clean(test);
+}
+
+/* Dirty logging on the host: the host must see every unmap. */
+static void cache_honours_no_cache(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+	int i;
+
+	fh.no_cache = true;
+	for (i = 0; i < 3; i++) {
+		dma = dma_map_single(t->dev, buf, 64, DMA_FROM_DEVICE);
+		KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+		dma_unmap_single(t->dev, dma, 64, DMA_FROM_DEVICE);
+	}
+	KUNIT_EXPECT_EQ(test, fh.maps, 3U);
+	KUNIT_EXPECT_EQ(test, fh.unmaps, 3U);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHED), 0);
+	cache_expect_clean(test);
+}
+
+/* Over the bound: the oldest quarter goes, in one exit. */
+static void cache_bounded_batch_eviction(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 4);
+	dma_addr_t dma;
+	int i;
+
+	pvdma_cache_entries = 8;
+	for (i = 0; i < 9; i++) {
+		dma = dma_map_single(t->dev, buf + i * PAGE_SIZE, 64,
+				     DMA_TO_DEVICE);
+		dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	}
+	KUNIT_EXPECT_EQ(test, fh.unmaps, 0U);
+	KUNIT_EXPECT_EQ(test, fh.batches, 1U);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHE_EVICTED), 3);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHED), 6);
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live + 6);
+	/* The newest are kept, the oldest were released. */
+	dma = dma_map_single(t->dev, buf + 8 * PAGE_SIZE, 64, DMA_TO_DEVICE);
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, fh.maps, 9U);
+	dma = dma_map_single(t->dev, buf, 64, DMA_TO_DEVICE);
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, fh.maps, 10U);
+
+	/* The page bound too: a 4-page buffer over a 6-page bound. */
+	pvdma_release_cached(t->pd);
+	pvdma_cache_pages = 6;
+	dma = dma_map_single(t->dev, buf, 64, DMA_TO_DEVICE);
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	dma = dma_map_single(t->dev, buf + PAGE_SIZE, 4 * PAGE_SIZE,
+			     DMA_TO_DEVICE);
+	dma_unmap_single(t->dev, dma, 4 * PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHED_PAGES), 5);
+	/* Larger than the whole bound: never kept. */
+	dma = dma_map_single(t->dev, buf, 8 * PAGE_SIZE, DMA_TO_DEVICE);
+	dma_unmap_single(t->dev, dma, 8 * PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, fh.unmaps, 1U);
+	cache_expect_clean(test);
+}
+
+/* A host at its limit gets the kept pins back; the map still succeeds. */
+static void cache_enospc_flushes_and_retries(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 2);
+	dma_addr_t dma;
+	int i;
+
+	fh.max_handles = t->pool_live + 2;
+	for (i = 0; i < 2; i++) {
+		dma = dma_map_single(t->dev, buf + i * PAGE_SIZE, 64,
+				     DMA_TO_DEVICE);
+		dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	}
+	KUNIT_EXPECT_EQ(test, fh.live, fh.max_handles);
+	dma = dma_map_single(t->dev, buf + 2 * PAGE_SIZE, 64, DMA_TO_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_EXPECT_FALSE(test, pvdma_bounce_is(dma));
+	KUNIT_EXPECT_EQ(test, fh.maps, 4U);
+	KUNIT_EXPECT_EQ(test, fh.batches, 1U);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHE_EVICTED), 2);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_HOST_REFUSED), 0);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_FAILURES), 0);
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+
+	/* With nothing kept, a refusal is a refusal: bounced. */
+	pvdma_release_cached(t->pd);
+	fh.max_handles = t->pool_live;
+	dma = dma_map_single(t->dev, buf, 64, DMA_TO_DEVICE);
+	KUNIT_EXPECT_TRUE(test, pvdma_bounce_is(dma));
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_HOST_REFUSED), 1);
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	cache_expect_clean(test);
+}
+
+static void cache_off(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+	int i;
+
+	pvdma_cache_on = false;
+	for (i = 0; i < 3; i++) {
+		dma = dma_map_single(t->dev, buf, 64, DMA_TO_DEVICE);
+		dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	}
+	KUNIT_EXPECT_EQ(test, fh.maps, 3U);
+	KUNIT_EXPECT_EQ(test, fh.unmaps, 3U);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_HYPERCALLS), 6);
+
+	/* No status page: nothing can be kept either. */
+	pvdma_cache_on = true;
+	pvdma_status = NULL;
+	dma = dma_map_single(t->dev, buf, 64, DMA_TO_DEVICE);
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, fh.unmaps, 4U);
+	cache_expect_clean(test);
+}
+
+/* Memory pvdma frees itself takes no pin with it. */
+static void cache_coherent_free_releases(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	dma_addr_t dma;
+	void *va;
+
+	va = dma_alloc_coherent(t->dev, PAGE_SIZE, &dma, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, va);
+	dma_free_coherent(t->dev, PAGE_SIZE, va, dma);
+	KUNIT_EXPECT_EQ(test, fh.unmaps, 1U);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHED), 0);
+	cache_expect_clean(test);
+}
+
+/* A kept translation beyond a narrower mask: bounced, no exit, still kept. */
+static void cache_hit_beyond_mask(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+
+	fh.base = FAKE_BASE_HIGH;
+	dma = dma_map_single(t->dev, buf, 64, DMA_TO_DEVICE);
+	KUNIT_EXPECT_FALSE(test, pvdma_bounce_is(dma));
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+
+	t->mask = DMA_BIT_MASK(32);
+	memset(buf, 0x3c, 64);
+	dma = dma_map_single(t->dev, buf, 64, DMA_TO_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_EXPECT_TRUE(test, pvdma_bounce_is(dma));
+	KUNIT_EXPECT_LE(test, (u64)dma + 63, DMA_BIT_MASK(32));
+	KUNIT_EXPECT_TRUE(test, dev_sees(test, dma, 0x3c, 64));
+	KUNIT_EXPECT_EQ(test, fh.maps, 1U);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_BEYOND_MASK), 1);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHED), 1);
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	cache_expect_clean(test);
+}
+
+/* force_bounce: every streaming map goes through the pool, no exit. */
+static void cache_force_bounce(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	u64 copied = pvdma_bounce_copied();
+	struct scatterlist sgl[2];
+	dma_addr_t dma;
+
+	pvdma_force_bounce = true;
+	dma = dma_map_single(t->dev, buf, 100, DMA_BIDIRECTIONAL);
+	KUNIT_EXPECT_TRUE(test, pvdma_bounce_is(dma));
+	dma_unmap_single(t->dev, dma, 100, DMA_BIDIRECTIONAL);
+	/* Copied in at map, out at unmap. */
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_copied() - copied, 200);
+	sg_init_table(sgl, 2);
+	sg_set_buf(&sgl[0], buf, 64);
+	sg_set_buf(&sgl[1], buf + 64, 64);
+	KUNIT_EXPECT_EQ(test, dma_map_sg(t->dev, sgl, 2, DMA_TO_DEVICE), 2);
+	KUNIT_EXPECT_TRUE(test, pvdma_bounce_is(sg_dma_address(sgl)));
+	dma_unmap_sg(t->dev, sgl, 2, DMA_TO_DEVICE);
+	pvdma_force_bounce = false;
+	KUNIT_EXPECT_EQ(test, fh.maps, 0U);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_BOUNCED_MAPS), 2);
+	cache_expect_clean(test);
+}
+
+static struct kunit_case cache_cases[] = {
+	KUNIT_CASE(cache_recycled_single_no_exit),
+	KUNIT_CASE(cache_recycled_sg_same_segments),
+	KUNIT_CASE(cache_key_is_exact),
+	KUNIT_CASE(cache_epoch_moves),
+	KUNIT_CASE(cache_epoch_moved_while_live),
+	KUNIT_CASE(cache_honours_no_cache),
+	KUNIT_CASE(cache_bounded_batch_eviction),
+	KUNIT_CASE(cache_enospc_flushes_and_retries),
+	KUNIT_CASE(cache_off),
+	KUNIT_CASE(cache_coherent_free_releases),
+	KUNIT_CASE(cache_hit_beyond_mask),
+	KUNIT_CASE(cache_force_bounce),
+	{}
+};
+
+static struct kunit_suite pvdma_guest_cache = {
+	.name = "pvdma_guest_cache",
+	.init = cache_init,
+	.exit = cache_exit,
+	.test_cases = cache_cases,
+};
+
 #define PVDMA_SUITE_ON(sname, cases, sinit)	\
 	static struct kunit_suite sname = {	\
 		.name = #sname,			\
@@ -1752,7 +2147,7 @@ PVDMA_SUITE_ON(pvdma_guest_swiotlb_sync, sync_cases, pt_init_swiotlb);
 
 kunit_test_suites(&pvdma_guest_translate, &pvdma_guest_fallback,
 		  &pvdma_guest_sync, &pvdma_guest_coherent, &pvdma_guest_pool,
-		  &pvdma_guest_ops, &pvdma_guest_swiotlb,
+		  &pvdma_guest_ops, &pvdma_guest_cache, &pvdma_guest_swiotlb,
 		  &pvdma_guest_swiotlb_sync);
 
 MODULE_DESCRIPTION("KUnit suites for the PVDMA guest");

@@ -1866,6 +1866,31 @@ static void shared_page_tracks_epoch(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, f->dirty_unpins, 2);
 }
 
+/* A cleared status page is unpinned and no longer written. */
+static void shared_page_clear(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 e;
+
+	KUNIT_ASSERT_EQ(test, pvdma_set_shared(f->vm, f, 7), 0);
+	e = shared_epoch(f, 7);
+	pvdma_clear_shared(f->vm);
+	KUNIT_EXPECT_NULL(test, f->vm->shared_page);
+	KUNIT_EXPECT_EQ(test, f->pins[f->host_idx[7]], 0);
+	KUNIT_EXPECT_EQ(test, f->dirty_unpins, 1);
+	pvdma_bump_epoch(f->vm);
+	KUNIT_EXPECT_EQ(test, shared_epoch(f, 7), e);
+	/* Twice is harmless; a new page starts from the current epoch. */
+	pvdma_clear_shared(f->vm);
+	KUNIT_EXPECT_EQ(test, f->dirty_unpins, 1);
+	KUNIT_ASSERT_EQ(test, pvdma_set_shared(f->vm, f, 8), 0);
+	KUNIT_EXPECT_GT(test, shared_epoch(f, 8), e);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 1);
+	pvdma_clear_shared(f->vm);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 0);
+	expect_nothing_pinned(test, f);
+}
+
 static void shared_page_refused(struct kunit *test)
 {
 	struct fake *f = test->priv;
@@ -1903,6 +1928,7 @@ static struct kunit_case pvdma_epoch_cases[] = {
 	KUNIT_CASE(epoch_failed_map_untracked),
 	KUNIT_CASE(epoch_never_zero),
 	KUNIT_CASE(shared_page_tracks_epoch),
+	KUNIT_CASE(shared_page_clear),
 	KUNIT_CASE(shared_page_refused),
 	KUNIT_CASE(shared_page_resolve_none),
 	{}

@@ -10,13 +10,13 @@
 #       built in (scripts/rig/l2-init); edu's MMIO BAR is passed straight
 #       through.
 #
-# Usage: boot.sh e2e.  Prints the console of all three levels as it
+# Usage: boot.sh e2e|bench.  Prints the console of all three levels as it
 # goes and keeps it in $PVDMA_CACHE/rig/console-<mode>.log.  Exits with
 # QEMU's status.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 
-MODE=${1:?usage: boot.sh e2e}
+MODE=${1:?usage: boot.sh e2e|bench}
 RIG=$PVDMA_CACHE/rig
 HOST_MODS=$PVDMA_CACHE/modules/host
 GUEST_MODS=$PVDMA_CACHE/modules/guest
@@ -41,10 +41,13 @@ cp /bin/busybox "$RIG/l2/bin/"
 cp "$REPO/scripts/rig/l2-init" "$RIG/l2/init"
 cp "$GUEST_MODS/pvdma.ko" "$GUEST_MODS/pvdma_edu_test.ko" "$RIG/l2/"
 printf 'EDU_BDF=%s\nITERATIONS=%s\n' "$EDU_BDF" "$ITERATIONS" > "$RIG/l2/rig.conf"
+if [ "$MODE" = bench ]; then
+	cp "$GUEST_MODS/pvdma_bench.ko" "$REPO/scripts/rig/l2-bench" "$RIG/l2/"
+fi
 (cd "$RIG/l2" && find . | cpio -o -H newc 2>/dev/null | gzip -1 > ../l2.cpio.gz)
 
 step "packing the L2 initramfs for the kernel with PVDMA built in"
-rm "$RIG/l2/pvdma.ko" "$RIG/l2/pvdma_edu_test.ko"
+rm -f "$RIG/l2/pvdma.ko" "$RIG/l2/pvdma_edu_test.ko" "$RIG/l2/pvdma_bench.ko" "$RIG/l2/l2-bench"
 cp "$PVDMA_CACHE/l2-kernel/pvdma_edu_test.ko" "$RIG/l2/"
 (cd "$RIG/l2" && find . | cpio -o -H newc 2>/dev/null | gzip -1 > ../l2-builtin.cpio.gz)
 
@@ -67,7 +70,11 @@ printf 'RIG=%s\nKIMAGE=%s\nL2_TIMEOUT=%s\nMODE=%s\n' "$RIG" "$KIMAGE" "$L2_TIMEO
 step "booting L1 (host) under TCG with emulated SVM and an edu device"
 log=$RIG/console-$MODE.log
 set +e
+# Two NUMA nodes: L1's memory below 1 GiB and above it, so that L2 can be
+# given memory on either side of a 30-bit DMA mask (l1-init).
 timeout "$L0_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max,+svm,+npt -m 2G -smp 1 \
+	-object memory-backend-ram,id=lo,size=1G -object memory-backend-ram,id=hi,size=1G \
+	-numa node,nodeid=0,cpus=0,memdev=lo -numa node,nodeid=1,memdev=hi \
 	-nographic -no-reboot -kernel "$KIMAGE" -initrd "$RIG/l1.cpio.gz" \
 	-append "console=ttyS0 panic=-1 quiet" \
 	-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \

@@ -20,7 +20,7 @@ echo
 echo "e2e: checks"
 grep -E '^(pvdma-e2e|host-check): [a-z0-9-]+: (PASS|FAIL)' "$log" | sed 's/^/  /' || true
 # FOLL_PIN pins the host saw not released after each L2 run, added up.
-leaks=$(sed -n 's/^host: [a-z]*: pins leaked: \(-\{0,1\}[0-9]*\)$/\1/p' "$log")
+leaks=$(sed -n 's/^host: [a-z-]*: pins leaked: \(-\{0,1\}[0-9]*\)$/\1/p' "$log")
 if [ -n "$leaks" ]; then
 	echo "pins leaked: $(echo "$leaks" | paste -sd+ | bc)"
 else
@@ -30,9 +30,13 @@ fi
 # Every run must have reported: a check that never printed is a failure.
 for want in 'pvdma-e2e: done' 'pvdma-e2e: bounce-done' 'pvdma-e2e: builtin-done' \
 	    'pvdma-e2e: bounce-dma-went-through-pool' \
+	    'pvdma-e2e: small-mask-bounced' 'pvdma-e2e: small-mask-served-by-bouncing' \
+	    'pvdma-e2e: builtin-small-mask-bounced' 'pvdma-e2e: builtin-small-mask-served-by-bouncing' \
 	    'pvdma-e2e: refuses-when-not-opted-in' 'pvdma-e2e: refuses-on-stock-kvm' \
 	    'host-check: module-no-pins-leaked' 'host-check: bounce-no-pins-leaked' \
-	    'host-check: builtin-no-pins-leaked'; do
+	    'host-check: builtin-no-pins-leaked' \
+	    'pvdma-e2e: builtin-bounce-done' 'pvdma-e2e: builtin-bounce-dma-went-through-pool' \
+	    'host-check: builtin-bounce-no-pins-leaked'; do
 	grep -q "^$want:" "$log" || { echo "e2e: missing: $want"; fail=$((fail + 1)); }
 done
 # The run must have reached its end, or a crash would read as success.

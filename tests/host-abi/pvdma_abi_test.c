@@ -609,6 +609,28 @@ static void test_epoch(struct vm *vm)
 	unmap(vm, h);
 	memset(vm->mem + DATA_GPA + 40 * PAGE, 0x5a, PAGE);
 	memset(vm->mem + DATA_GPA + 1024 * PAGE, 0x5a, PAGE);
+
+	/* A cleared page is no longer written: the guest may free it. */
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, 0, PVDMA_SHARED_CLEAR << 1,
+		      0, 0), -KVM_EINVAL, "set-shared-unknown-flag-einval");
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, 0, PVDMA_SHARED_CLEAR, 0, 0),
+		   0, "set-shared-clear");
+	memset(vm->mem + SHARED_GPA, 0, 8);
+	if (map1(vm, DATA_GPA + 40 * PAGE, PAGE, PVDMA_MAP_FROM_DEVICE))
+		die("epoch clear map");
+	h = result(vm)->handle;
+	madvise(vm->mem + DATA_GPA + 40 * PAGE, PAGE, MADV_DONTNEED);
+	check(epoch(vm) == 0, "cleared-page-not-written", "epoch %llu",
+	      (unsigned long long)epoch(vm));
+	unmap(vm, h);
+	memset(vm->mem + DATA_GPA + 40 * PAGE, 0x5a, PAGE);
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, 0, PVDMA_SHARED_CLEAR, 0, 0),
+		   0, "set-shared-clear-twice");
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, SHARED_GPA, 0, 0, 0), 0,
+		   "set-shared-again");
+	check(epoch(vm) > e0, "set-shared-again-epoch-moves-on",
+	      "epoch %llu, was %llu", (unsigned long long)epoch(vm),
+	      (unsigned long long)e0);
 }
 
 static void test_map_translates(struct vm *vm)

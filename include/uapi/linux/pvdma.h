@@ -96,17 +96,28 @@
 /**
  * define KVM_HC_PVDMA_SET_SHARED - register the page the host writes status to
  *
- * a0: GPA of a &struct pvdma_shared, page aligned.
- * a1: flags, must be 0.
+ * a0: GPA of a &struct pvdma_shared, page aligned; 0 with
+ *     %PVDMA_SHARED_CLEAR.
+ * a1: flags: 0, or %PVDMA_SHARED_CLEAR.
  *
- * The host pins the page for the life of the VM (a second call replaces the
- * first page), sets &pvdma_shared.epoch to a non-zero value and from then on
- * increments it whenever a translation it returned may have gone stale (see
- * &struct pvdma_shared).  A guest that keeps translations after unmap (a pin
- * cache) must register one.  Returns 0, -%KVM_EINVAL for a misaligned page,
- * -%KVM_EFAULT or -%PVDMA_EACCES if the page is not writable guest RAM.
+ * The host pins the page until it is cleared or the VM is destroyed (a
+ * second call replaces the first page), sets &pvdma_shared.epoch to a
+ * non-zero value and from then on increments it whenever a translation it
+ * returned may have gone stale (see &struct pvdma_shared).  A guest that
+ * keeps translations after unmap (a pin cache) must register one, and clear
+ * it before it frees the page.  Returns 0, -%KVM_EINVAL for a misaligned
+ * page or unknown flags, -%KVM_EFAULT or -%PVDMA_EACCES if the page is not
+ * writable guest RAM.
  */
 #define KVM_HC_PVDMA_SET_SHARED		(KVM_HC_PVDMA_BASE + 4)
+
+/**
+ * define PVDMA_SHARED_CLEAR - %KVM_HC_PVDMA_SET_SHARED: forget the page
+ *
+ * The host stops writing to the registered page and unpins it, so the guest
+ * may free it.  Clearing when no page is registered succeeds.
+ */
+#define PVDMA_SHARED_CLEAR		(1U << 0)
 
 /**
  * define KVM_CAP_PVDMA - per-VM opt-in, enabled with KVM_ENABLE_CAP

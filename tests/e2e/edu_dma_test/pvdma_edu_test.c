@@ -115,6 +115,11 @@ static int bar = 2;
 module_param(bar, int, 0444);
 MODULE_PARM_DESC(bar, "BAR holding the edu registers (default 2; 0 for a bare edu)");
 
+static int small_mask_node = NUMA_NO_NODE;
+module_param(small_mask_node, int, 0444);
+MODULE_PARM_DESC(small_mask_node,
+		 "Also run small-mask-bounced with buffers from this NUMA node, whose host memory must lie beyond 30 bits (default: off)");
+
 static bool require_ops = true;
 module_param(require_ops, bool, 0444);
 MODULE_PARM_DESC(require_ops,
@@ -125,6 +130,7 @@ struct edu_test {
 	int bar_nr;
 	struct device *dev;
 	void __iomem *bar;
+	u64 mask;		/* RAM addresses edu may be given */
 	bool wedged;		/* a DMA timed out: no more DMA, leak buffers */
 	unsigned int leaked;
 	char why[192];
@@ -178,10 +184,13 @@ static int edu_dma(struct edu_test *e, u64 src, u64 dst, u64 count, bool to_ram)
 			dev_addr, count);
 		return -EINVAL;
 	}
-	/* edu clamps RAM addresses to dma_mask: never let it write elsewhere. */
-	if (ram_addr > EDU_DMA_MASK || count - 1 > EDU_DMA_MASK - ram_addr) {
-		dev_err(e->dev, "refusing RAM range %#llx+%#llx beyond 32 bits\n",
-			ram_addr, count);
+	/*
+	 * edu clamps RAM addresses to its dma_mask: never let it write
+	 * elsewhere.  Nor give it anything beyond the mask we declared.
+	 */
+	if (ram_addr > e->mask || count - 1 > e->mask - ram_addr) {
+		dev_err(e->dev, "refusing RAM range %#llx+%#llx beyond the DMA mask %#llx\n",
+			ram_addr, count, e->mask);
 		return -ERANGE;
 	}
 
@@ -896,6 +905,42 @@ out:
 	return ret;
 }
 
+/*
+ * The driver declares a 30-bit DMA mask and maps buffers from a NUMA node
+ * whose host memory lies above 1 GiB (the rig binds it so): translation
+ * cannot serve them, so they must be bounced below the mask, and the data
+ * must still be right.  edu_dma() refuses any address beyond the mask.
+ */
+#define SMALL_MASK_BITS		30
+
+static int case_small_mask(struct edu_test *e, unsigned int nr)
+{
+	struct page *pa, *pb;
+	int ret;
+
+	pa = alloc_pages_node(small_mask_node, GFP_KERNEL | __GFP_THISNODE, 0);
+	pb = alloc_pages_node(small_mask_node, GFP_KERNEL | __GFP_THISNODE, 0);
+	if (!pa || !pb) {
+		ret = t_fail(e, "no memory on node %d", small_mask_node);
+		goto out;
+	}
+	ret = dma_set_mask_and_coherent(e->dev, DMA_BIT_MASK(SMALL_MASK_BITS));
+	if (ret) {
+		ret = t_fail(e, "dma_set_mask_and_coherent(%d): %d",
+			     SMALL_MASK_BITS, ret);
+		goto out;
+	}
+	e->mask = DMA_BIT_MASK(SMALL_MASK_BITS);
+	ret = rt_single(e, page_address(pa), page_address(pb), T_LEN, 0,
+			pat_seed(nr, 0));
+	e->mask = EDU_DMA_MASK;
+	dma_set_mask_and_coherent(e->dev, EDU_DMA_MASK);
+out:
+	t_free_pages(e, pb, 0);
+	t_free_pages(e, pa, 0);
+	return ret;
+}
+
 struct edu_case {
 	const char *name;
 	int (*fn)(struct edu_test *e, unsigned int nr);
@@ -911,6 +956,7 @@ static const struct edu_case edu_cases[] = {
 	{ "negative-control-gpa", case_negative_control_gpa },
 	{ "dma-map-page-highoffset", case_map_page_highoffset },
 	{ "scatterlist-contiguous", case_scatterlist_contig },
+	{ "small-mask-bounced", case_small_mask },
 };
 
 static void edu_run_cases(struct edu_test *e)
@@ -922,6 +968,8 @@ static void edu_run_cases(struct edu_test *e)
 		int ret;
 
 		e->why[0] = '\0';
+		if (c->fn == case_small_mask && small_mask_node == NUMA_NO_NODE)
+			continue;
 		if (e->wedged)
 			ret = t_fail(e, "skipped: edu wedged by an earlier DMA timeout");
 		else
@@ -963,6 +1011,7 @@ static int edu_test_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		return -ENOMEM;
 	e->pdev = pdev;
 	e->dev = dev;
+	e->mask = EDU_DMA_MASK;
 	e->bar_nr = bar;
 	if (bar < 0 || bar > PCI_STD_RESOURCE_END) {
 		kfree(e);

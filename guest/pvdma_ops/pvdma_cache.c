@@ -1,0 +1,354 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pvdma pin cache: keep a translation after unmap so that mapping the same
+ * buffer again costs no exit.
+ *
+ * Drivers recycle their buffers (rings, page pools): the same guest ranges
+ * are mapped and unmapped over and over.  Instead of KVM_HC_PVDMA_UNMAP, an
+ * unmap may keep the host handle, its pins and the segments the host
+ * returned, idle, keyed by the exact (direction, ranges) that were mapped.
+ * A later map of the same ranges in the same direction takes the idle
+ * translation back: no hypercall, nothing copied.
+ *
+ * Why a kept translation cannot go stale:
+ *  - the host keeps the pages pinned, so it never migrates or reclaims
+ *    them, and it counts them against the VM's limits like any live pin;
+ *  - whenever a guest-physical address may come to be backed by other host
+ *    memory (memslot deleted, moved, or dirty-logged; host memory behind a
+ *    pinned frame discarded or remapped), the host increments the epoch in
+ *    the status page (struct pvdma_shared).  A translation is kept only if
+ *    it was made in the current epoch, and taken back only while the epoch
+ *    has not moved; once it has, every kept translation is released before
+ *    anything is mapped anew;
+ *  - a result flagged PVDMA_RESULT_NO_CACHE (dirty logging: the host marks
+ *    pages dirty at unmap) is always unmapped at once.
+ *
+ * What the guest does with a page it frees or reuses: nothing is needed for
+ * correctness.  A kept translation is keyed by guest-physical address and
+ * only says which host frame backs it, which the pin and the epoch keep
+ * true whatever the page now holds; no device has it mapped.  Only memory
+ * pvdma frees itself (coherent buffers) is never kept, so that a pin does
+ * not outlive its owner's allocation.
+ *
+ * Bounds and flushes: at most cache_entries translations and cache_pages
+ * host pages per device.  Going over releases the oldest quarter in one
+ * KVM_HC_PVDMA_UNMAP_BATCH, so evictions cost one exit for many.  A host
+ * that refuses a map (-PVDMA_ENOSPC) gets the whole cache back first, then
+ * the map is retried once: kept pins never make a mapping fail.  Turning
+ * the cache off, a moved epoch and detaching also release everything.
+ *
+ * All of it runs under &pvdma_dev.lock with interrupts disabled: maps and
+ * unmaps come from any context.  @scratch is a page for the handle array
+ * of UNMAP_BATCH, which the caller owns with interrupts disabled.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/list.h>
+#include <linux/minmax.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+
+#include "pvdma_internal.h"
+
+/* Host epoch now, or 0 if there is no status page (then nothing is kept). */
+static u64 pvdma_epoch(void)
+{
+	return pvdma_status ? READ_ONCE(pvdma_status->epoch) : 0;
+}
+
+static u32 pvdma_key(const struct pvdma_range *ranges, u32 nr, u32 dir)
+{
+	BUILD_BUG_ON(sizeof(*ranges) % sizeof(u32));
+	return jhash2((const u32 *)ranges, nr * sizeof(*ranges) / sizeof(u32),
+		      dir);
+}
+
+/* Host pages @ranges pin: each range is pinned on its own. */
+static u32 pvdma_pages(const struct pvdma_range *ranges, u32 nr)
+{
+	u32 i, pages = 0;
+
+	for (i = 0; i < nr; i++)
+		pages += PFN_UP(ranges[i].gpa + ranges[i].len) -
+			 PFN_DOWN(ranges[i].gpa);
+	return pages;
+}
+
+/**
+ * pvdma_cache_init() - start a device with an empty cache
+ * @pd: the device, not yet visible to the DMA ops
+ */
+void pvdma_cache_init(struct pvdma_dev *pd)
+{
+	hash_init(pd->cache);
+	INIT_LIST_HEAD(&pd->lru);
+}
+
+/**
+ * pvdma_map_alloc() - allocate a translation's bookkeeping
+ * @nr_ranges: ranges to be mapped
+ * @max_segs: most segments the host may return
+ * @gfp: allocation flags of the mapping
+ *
+ * With the cache on, room is made to remember the ranges and segments, so
+ * that the translation can be kept after unmap.
+ *
+ * Return: the zeroed bookkeeping, or %NULL.
+ */
+struct pvdma_map *pvdma_map_alloc(u32 nr_ranges, u32 max_segs, gfp_t gfp)
+{
+	struct pvdma_map *map;
+
+	if (!READ_ONCE(pvdma_cache_on) || !pvdma_status)
+		return kzalloc(sizeof(*map), gfp);
+	map = kzalloc(struct_size(map, ranges, nr_ranges) +
+		      array_size(max_segs, sizeof(*map->segs)), gfp);
+	if (map) {
+		map->nr_ranges = nr_ranges;
+		map->segs = (struct pvdma_seg *)&map->ranges[nr_ranges];
+	}
+	return map;
+}
+
+/**
+ * pvdma_cache_record() - remember what a fresh translation is, to keep it
+ * @map: bookkeeping from pvdma_map_alloc()
+ * @ranges: the ranges mapped
+ * @nr: their number
+ * @dir: PVDMA_MAP_* direction
+ * @res: what the host returned
+ *
+ * Called with interrupts disabled, while @res is still the host's answer.
+ */
+void pvdma_cache_record(struct pvdma_map *map,
+			const struct pvdma_range *ranges, u32 nr, u32 dir,
+			const struct pvdma_map_result *res)
+{
+	map->handle = res->handle;
+	map->dir = dir;
+	map->nr_pages = pvdma_pages(ranges, nr);
+	/* Without room (cache off at alloc time), it is released at unmap. */
+	if (map->nr_ranges != nr || res->flags & PVDMA_RESULT_NO_CACHE)
+		return;
+	memcpy(map->ranges, ranges, nr * sizeof(*ranges));
+	memcpy(map->segs, res->segs, res->nr_segs * sizeof(*res->segs));
+	map->nr_segs = res->nr_segs;
+	map->key = pvdma_key(ranges, nr, dir);
+	map->epoch = pvdma_epoch();
+}
+
+/* Take @map out of the cache.  Called under pd->lock. */
+static void pvdma_cache_unlink(struct pvdma_dev *pd, struct pvdma_map *map)
+{
+	lockdep_assert_held(&pd->lock);
+
+	hash_del(&map->node);
+	list_del(&map->lru);
+	pd->cached--;
+	pd->cached_pages -= map->nr_pages;
+	pvdma_stat_add(pd, PVDMA_STAT_CACHED, -1);
+	pvdma_stat_add(pd, PVDMA_STAT_CACHED_PAGES, -(s64)map->nr_pages);
+}
+
+/* Move up to @nr of the oldest kept translations to @out. */
+static unsigned int pvdma_cache_take_oldest(struct pvdma_dev *pd,
+					    unsigned int nr,
+					    struct list_head *out)
+{
+	struct pvdma_map *map;
+	unsigned int n;
+
+	lockdep_assert_held(&pd->lock);
+
+	for (n = 0; n < nr && !list_empty(&pd->lru); n++) {
+		map = list_first_entry(&pd->lru, struct pvdma_map, lru);
+		pvdma_cache_unlink(pd, map);
+		list_add_tail(&map->lru, out);
+	}
+	return n;
+}
+
+/*
+ * Release the translations on @list, as many per exit as the host takes.
+ * The handles are all live and distinct, so a batch fails only on a host
+ * bug; then each is released on its own, so that none stays pinned.
+ */
+static void pvdma_cache_release(struct pvdma_dev *pd, struct list_head *list,
+				u64 *scratch)
+{
+	unsigned int max = min3(pvdma_limits.max_batch, (u32)PVDMA_MAX_BATCH,
+				(u32)(PAGE_SIZE / sizeof(u64)));
+	struct pvdma_map *map, *tmp;
+	unsigned int n = 0, i;
+	long ret;
+
+	list_for_each_entry_safe(map, tmp, list, lru) {
+		scratch[n++] = map->handle;
+		list_del(&map->lru);
+		kfree(map);
+		if (n < max && !list_empty(list))
+			continue;
+
+		pvdma_stat_inc(pd, PVDMA_STAT_HYPERCALLS);
+		ret = pvdma_host->unmap_batch(virt_to_phys(scratch), n);
+		if (ret) {
+			dev_err_ratelimited(pd->dev,
+					    "pvdma: KVM_HC_PVDMA_UNMAP_BATCH of %u kept translations failed: %s (%ld); releasing them one by one\n",
+					    n, pvdma_strerror(ret), ret);
+			for (i = 0; i < n; i++)
+				pvdma_hc_unmap(pd, scratch[i]);
+		}
+		n = 0;
+	}
+}
+
+/**
+ * pvdma_cache_flush() - release every kept translation of a device
+ * @pd: the device
+ * @scratch: a page for the handle array, owned with interrupts disabled
+ *
+ * Return: how many were released.
+ */
+unsigned int pvdma_cache_flush(struct pvdma_dev *pd, u64 *scratch)
+{
+	unsigned long flags;
+	unsigned int n;
+	LIST_HEAD(list);
+
+	spin_lock_irqsave(&pd->lock, flags);
+	n = pvdma_cache_take_oldest(pd, pd->cached, &list);
+	spin_unlock_irqrestore(&pd->lock, flags);
+
+	pvdma_stat_add(pd, PVDMA_STAT_CACHE_EVICTED, n);
+	pvdma_cache_release(pd, &list, scratch);
+	return n;
+}
+
+/**
+ * pvdma_cache_get() - take back a kept translation of exactly these ranges
+ * @pd: the device
+ * @ranges: the ranges about to be mapped
+ * @nr: their number
+ * @dir: PVDMA_MAP_* direction
+ * @scratch: a page for the handle array, owned with interrupts disabled
+ *
+ * If the host's epoch moved since the translations were kept, all of them
+ * are released first, and nothing is found.
+ *
+ * Return: the translation, no longer in the cache, or %NULL.
+ */
+struct pvdma_map *pvdma_cache_get(struct pvdma_dev *pd,
+				  const struct pvdma_range *ranges, u32 nr,
+				  u32 dir, u64 *scratch)
+{
+	u32 key = pvdma_key(ranges, nr, dir);
+	struct pvdma_map *map, *found = NULL;
+	u64 epoch = pvdma_epoch();
+	unsigned long flags;
+	unsigned int stale = 0;
+	LIST_HEAD(list);
+
+	spin_lock_irqsave(&pd->lock, flags);
+	if (pd->cache_epoch != epoch) {
+		stale = pvdma_cache_take_oldest(pd, pd->cached, &list);
+		pd->cache_epoch = epoch;
+	}
+	hash_for_each_possible(pd->cache, map, node, key) {
+		if (map->key == key && map->dir == dir && map->nr_ranges == nr &&
+		    !memcmp(map->ranges, ranges, nr * sizeof(*ranges))) {
+			pvdma_cache_unlink(pd, map);
+			found = map;
+			break;
+		}
+	}
+	spin_unlock_irqrestore(&pd->lock, flags);
+
+	if (stale) {
+		pvdma_stat_add(pd, PVDMA_STAT_CACHE_STALE, stale);
+		pvdma_cache_release(pd, &list, scratch);
+	}
+	if (found)
+		pvdma_stat_inc(pd, PVDMA_STAT_CACHE_HITS);
+	return found;
+}
+
+/* Put @map back where it was in the cache (reversed by the caller). */
+static void pvdma_cache_link(struct pvdma_dev *pd, struct pvdma_map *map,
+			     bool oldest)
+{
+	lockdep_assert_held(&pd->lock);
+
+	hash_add(pd->cache, &map->node, map->key);
+	if (oldest)
+		list_add(&map->lru, &pd->lru);
+	else
+		list_add_tail(&map->lru, &pd->lru);
+	pd->cached++;
+	pd->cached_pages += map->nr_pages;
+	pvdma_stat_inc(pd, PVDMA_STAT_CACHED);
+	pvdma_stat_add(pd, PVDMA_STAT_CACHED_PAGES, map->nr_pages);
+}
+
+/**
+ * pvdma_cache_undo_get() - return a translation the caller could not use
+ * @pd: the device
+ * @map: from pvdma_cache_get(); its segments did not suit this mapping
+ *
+ * It is still valid: it goes back as the first to be evicted.
+ */
+void pvdma_cache_undo_get(struct pvdma_dev *pd, struct pvdma_map *map)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&pd->lock, flags);
+	pvdma_cache_link(pd, map, true);
+	spin_unlock_irqrestore(&pd->lock, flags);
+	pvdma_stat_add(pd, PVDMA_STAT_CACHE_HITS, -1);
+}
+
+/**
+ * pvdma_cache_put() - keep an unmapped translation instead of releasing it
+ * @pd: the device
+ * @map: a translation no longer live
+ * @scratch: a page for the handle array, owned with interrupts disabled
+ *
+ * Return: true if @map was kept (the caller must forget it), false if the
+ * caller must release it now.
+ */
+bool pvdma_cache_put(struct pvdma_dev *pd, struct pvdma_map *map,
+		     u64 *scratch)
+{
+	unsigned int max_entries = READ_ONCE(pvdma_cache_entries);
+	unsigned int max_pages = READ_ONCE(pvdma_cache_pages);
+	unsigned long flags;
+	unsigned int n = 0;
+	LIST_HEAD(list);
+
+	if (!READ_ONCE(pvdma_cache_on) || !map->epoch ||
+	    map->epoch != pvdma_epoch() || map->nr_pages > max_pages ||
+	    !max_entries)
+		return false;
+
+	spin_lock_irqsave(&pd->lock, flags);
+	/* Translations from an older epoch are waiting to be released. */
+	if (pd->cache_epoch != map->epoch) {
+		spin_unlock_irqrestore(&pd->lock, flags);
+		return false;
+	}
+	pvdma_cache_link(pd, map, false);
+	/* Over a bound: make room for a quarter more, in one exit. */
+	if (pd->cached > max_entries || pd->cached_pages > max_pages) {
+		while (pd->cached > max_entries - max_entries / 4 ||
+		       pd->cached_pages > max_pages - max_pages / 4)
+			n += pvdma_cache_take_oldest(pd, 1, &list);
+	}
+	spin_unlock_irqrestore(&pd->lock, flags);
+
+	if (n) {
+		pvdma_stat_add(pd, PVDMA_STAT_CACHE_EVICTED, n);
+		pvdma_cache_release(pd, &list, scratch);
+	}
+	return true;
+}

@@ -1,0 +1,21 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# make bench: run pvdma_bench in the rig's guest for every workload and mode,
+# then print the table, write the figures as JSON and draw them as a PNG.
+# The last line names the JSON file.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+# Only the chart needs this; `make test` does not.
+if ! /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
+	step "apt-get install python3-matplotlib (for the chart)"
+	apt-get install -y -qq python3-matplotlib >/dev/null ||
+		{ apt-get update -qq && apt-get install -y -qq python3-matplotlib >/dev/null; }
+fi
+
+OUT=$PVDMA_CACHE/bench
+mkdir -p "$OUT"
+"$REPO/scripts/rig/boot.sh" bench
+log=$PVDMA_CACHE/rig/console-bench.log
+grep -q '^bench: done' "$log" || die "the guest did not finish the benchmark (see $log)"
+/usr/bin/python3 "$REPO/scripts/bench-report.py" "$log" "$OUT"
