@@ -307,6 +307,9 @@ static int pvdma_sw_pin(phys_addr_t start, size_t bytes)
 	if (ret)
 		goto err;
 	free_page((unsigned long)desc);
+	pr_info("swiotlb pool [mem %pa] %u KiB pinned with %u MAPs; host addresses from %#llx, runs up to %u pages\n",
+		&sw.start, sw.nr_pages << (PAGE_SHIFT - 10), sw.nr_pins,
+		sw.lowest, sw.max_run);
 	return 0;
 
 err:
