@@ -358,7 +358,17 @@ static int pvdma_sw_init(unsigned long size)
 
 	size = roundup_pow_of_two(max_t(unsigned long, size,
 					PVDMA_SW_MIN_SIZE));
-	ret = swiotlb_init_late(size, GFP_KERNEL, pvdma_sw_remap);
+	/*
+	 * Until initcalls are done, the boot task's memory policy interleaves
+	 * allocations over all NUMA nodes (numa_policy_init()), which would
+	 * put the pool on whichever node comes next.  __GFP_THISNODE keeps it
+	 * on this CPU's node, like the rest of the boot-time kernel, so where
+	 * it lies on the host does not depend on allocation order.  If that
+	 * node has no room, swiotlb tries smaller pools, then pvdma falls back
+	 * to its own.
+	 */
+	ret = swiotlb_init_late(size, GFP_KERNEL | __GFP_THISNODE,
+				pvdma_sw_remap);
 	if (!ret && !is_swiotlb_allocated())
 		ret = -ENODEV;	/* swiotlb=noforce */
 	if (!ret && (default_swiotlb_base() != sw.start ||
