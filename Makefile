@@ -4,12 +4,16 @@
 # hosts without an IOMMU.  One entry point for everything:
 #
 #   make            build the patched KVM modules, the guest modules and
-#                   the L2 kernel with the guest layer built in
+#                   the L2 kernel with the guest layer built in (installs
+#                   nothing: "make deps" installs the Debian packages)
+#   make deps       install the Debian packages building and testing need
 #   make demo       install what is missing, build, run the nested rig
 #   make e2e        the end-to-end test in the nested rig
 #   make test       every test; ends with "N passed, M failed"
 #   make kunit      the KUnit suites under qemu; ends with "kunit: N passed, M failed"
 #   make bench      map/unmap costs in the rig's guest: table, JSON, PNG chart
+#   make check-install  run the install and a cold build in a fresh
+#                   debootstrap root, as on a new Debian 12 machine
 #   make clean      remove the build cache ($(PVDMA_CACHE))
 #
 # Builds happen in $(PVDMA_CACHE), never in the source tree.
@@ -19,35 +23,44 @@ export PVDMA_CACHE
 
 S := scripts
 
-.PHONY: all deps host guest demo e2e test kunit bench clean
+.PHONY: all deps host guest demo e2e test kunit bench check-install clean
 
 all: host guest
 
 deps:
 	@$(S)/install-deps.sh
 
-host: deps
+host:
 	@$(S)/build-kvm.sh
 	@$(S)/build-host-abi.sh
 
-guest: deps
+guest:
 	@$(S)/build-guest.sh
 	@$(S)/build-l2-kernel.sh
 
-demo: all
+# The targets that run something install what is missing first; plain
+# "make" only builds, and says "make deps" if something is missing.
+demo: deps
+	@$(MAKE) --no-print-directory all
 	@$(S)/rig/e2e.sh
 
-e2e: all
+e2e: deps
+	@$(MAKE) --no-print-directory all
 	@$(S)/rig/e2e.sh
 
-test: all
+test: deps
+	@$(MAKE) --no-print-directory all
 	@$(S)/run-tests.sh
 
 kunit: deps
 	@$(S)/kunit.sh
 
-bench: all
+bench: deps
+	@$(MAKE) --no-print-directory all
 	@$(S)/bench.sh
+
+check-install:
+	@$(S)/check-install.sh
 
 clean:
 	rm -rf $(PVDMA_CACHE)

@@ -15,7 +15,7 @@ pvdma_deb_version() {
 	v=$(dpkg-query -W -f='${Version}' linux-source-6.12 2>/dev/null) ||
 		v=$(apt-cache policy linux-source-6.12 | sed -n 's/ *Candidate: *//p')
 	[ -n "$v" ] && [ "$v" != "(none)" ] || {
-		echo "pvdma: cannot find linux-source-6.12; run scripts/install-deps.sh" >&2
+		echo "pvdma: cannot find linux-source-6.12; run \"make deps\" (as root, or with sudo) to install what PVDMA needs" >&2
 		return 1
 	}
 	echo "$v"

@@ -44,13 +44,26 @@
  * define KVM_HC_PVDMA_PROBE - probe the host and read its limits
  *
  * a0: GPA of a &struct pvdma_info, 8-byte aligned, not crossing a page.
- * a1: flags, must be 0.
+ * a1: flags: 0, or %PVDMA_PROBE_RESET.
  *
  * Returns 0 and fills in the &struct pvdma_info.  Returns -%KVM_ENOSYS on a
  * host without PVDMA and -%KVM_EPERM if this VM was not opted in (in which
  * case nothing is written).
  */
 #define KVM_HC_PVDMA_PROBE		(KVM_HC_PVDMA_BASE + 0)
+
+/**
+ * define PVDMA_PROBE_RESET - %KVM_HC_PVDMA_PROBE: start from a clean slate
+ *
+ * Before probing, the host releases every mapping of this VM and forgets
+ * its status page, as if the VM had just been created.  A guest kernel
+ * sets it when it starts (after a reboot or kexec nothing of an earlier
+ * kernel of the same VM is wanted) and when it shuts down, once no device
+ * can DMA any more.  The caller guarantees that no device of the VM still
+ * uses what is released: a crash (kdump) kernel, whose devices may still
+ * be running, must not set it.
+ */
+#define PVDMA_PROBE_RESET		(1U << 0)
 
 /**
  * define KVM_HC_PVDMA_MAP - pin guest ranges, return host-physical segments
@@ -187,6 +200,16 @@
  * define PVDMA_EIO - the range is not pinnable RAM (PFNMAP or IO mapping)
  */
 #define PVDMA_EIO			5
+
+/**
+ * define PVDMA_EAGAIN - nothing went wrong, but the call must be repeated
+ *
+ * The host could not finish the call now without losing information, for
+ * instance because KVM's dirty ring has no room for the pages an unmap
+ * must log.  The guest issues the same call again; the host makes the
+ * vCPU exit to its VMM in between, so the condition clears.
+ */
+#define PVDMA_EAGAIN			11
 
 /**
  * define PVDMA_ENOMEM - the host ran out of memory
