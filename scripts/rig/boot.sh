@@ -10,13 +10,14 @@
 #       built in (scripts/rig/l2-init); edu's MMIO BAR is passed straight
 #       through.
 #
-# Usage: boot.sh e2e|bench.  Prints the console of all three levels as it
+# Usage: boot.sh e2e|bench|<mode>, where scripts/rig/l1-<mode> is what L1
+# runs in a mode of its own.  Prints the console of all three levels as it
 # goes and keeps it in $PVDMA_CACHE/rig/console-<mode>.log.  Exits with
 # QEMU's status.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 
-MODE=${1:?usage: boot.sh e2e|bench}
+MODE=${1:?usage: boot.sh e2e|bench|<mode with a scripts/rig/l1-<mode>>}
 RIG=$PVDMA_CACHE/rig
 HOST_MODS=$PVDMA_CACHE/modules/host
 GUEST_MODS=$PVDMA_CACHE/modules/guest
@@ -56,6 +57,8 @@ rm -rf "$RIG/l1" && mkdir -p "$RIG/l1/bin" "$RIG/l1/mods" "$RIG/l1/stock" \
 	"$RIG/l1/proc" "$RIG/l1/sys" "$RIG/l1/dev" "$RIG/l1/host" "$RIG/l1/tmp"
 cp /bin/busybox "$RIG/l1/bin/"
 cp "$REPO/scripts/rig/l1-init" "$RIG/l1/init"
+# A mode of its own: scripts/rig/l1-<mode> runs in L1 instead of the L2 runs.
+[ -f "$REPO/scripts/rig/l1-$MODE" ] && cp "$REPO/scripts/rig/l1-$MODE" "$RIG/l1/"
 for m in virt/lib/irqbypass drivers/crypto/ccp/ccp fs/netfs/netfs net/9p/9pnet \
 	 net/9p/9pnet_virtio fs/9p/9p; do
 	xz_mod "$m" "$RIG/l1/mods"
