@@ -61,6 +61,28 @@
 #define DEL_SLOT	4
 #define DEL_GPA		0x4000000ULL
 #define DEL_SIZE	(64ULL << 10)
+#define BELOW_RO_SLOT	5		/* writable, right below the RO slot */
+#define BELOW_RO_GPA	(RO_GPA - BELOW_RO_SIZE)
+#define BELOW_RO_SIZE	(64ULL << 10)
+#define SMALL_SLOT	6		/* 4 KiB pages only (MADV_NOHUGEPAGE) */
+#define SMALL_GPA	0x5000000ULL
+#define SMALL_SIZE	(1ULL << 20)
+#define MOVE_SLOT	7		/* deleted, moved and flagged, unpinned */
+#define MOVE_GPA	0x6000000ULL
+#define MOVE_GPA2	0x7000000ULL
+#define MOVE_SIZE	(64ULL << 10)
+#define KSM_SLOT	8		/* MADV_MERGEABLE, all pages alike */
+#define KSM_GPA		0x8000000ULL
+#define KSM_PAGES	64ULL
+#define NR_SLOTS	9
+
+/* The dirty ring VM: slot 0 plus one dirty-logged slot. */
+#define RING_BYTES	4096ULL		/* 256 entries, the smallest ring */
+#define RING_ENTRIES	(RING_BYTES / sizeof(struct kvm_dirty_gfn))
+#define RING_SLOT	1
+#define RING_GPA	0x1000000ULL
+#define RING_SIZE	(16ULL << 20)
+#define RING_PAGES	(RING_SIZE / PAGE)
 
 static int passed, failed;
 static const char *edu_bar;
@@ -94,8 +116,15 @@ struct vm {
 	struct kvm_run *run;
 	int run_size;
 	uint8_t *mem;
-	uint8_t *slot_mem[5];
+	uint8_t *slot_mem[NR_SLOTS];
+	uint64_t slot_size[NR_SLOTS];
 	int stats;
+	/* With a dirty ring: the ring, what was harvested, per RING_SLOT page. */
+	struct kvm_dirty_gfn *ring;
+	uint32_t ring_next;
+	unsigned int ring_full_exits;
+	unsigned int ring_other;
+	uint16_t ring_seen[RING_PAGES];
 };
 
 static long long foll_pins(void)
@@ -147,6 +176,7 @@ static void add_slot(struct vm *vm, int slot, uint64_t gpa, uint64_t size,
 	if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &r))
 		die("KVM_SET_USER_MEMORY_REGION");
 	vm->slot_mem[slot] = hva;
+	vm->slot_size[slot] = size;
 }
 
 static void *anon(uint64_t size)
@@ -156,6 +186,18 @@ static void *anon(uint64_t size)
 
 	if (p == MAP_FAILED)
 		die("mmap");
+	memset(p, 0x5a, size);
+	return p;
+}
+
+/* Anonymous memory in 4 KiB pages only: no huge page splits in the way. */
+static void *anon_small(uint64_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED || madvise(p, size, MADV_NOHUGEPAGE))
+		die("mmap small");
 	memset(p, 0x5a, size);
 	return p;
 }
@@ -249,8 +291,12 @@ static void set_cpuid(struct vm *vm)
 	free(cpuid);
 }
 
-/* A VM with slot 0 and one vCPU in 64-bit mode at @cpl; opted in if @optin. */
-static void vm_create(struct vm *vm, bool optin, int cpl)
+/*
+ * A VM with slot 0 and one vCPU in 64-bit mode at @cpl; opted in if @optin;
+ * with a dirty ring of @ring_bytes unless 0.
+ */
+static void vm_create_ring(struct vm *vm, bool optin, int cpl,
+			   uint64_t ring_bytes)
 {
 	static const uint8_t code[] = {
 		0x0f, 0x01, 0xd9,	/* vmmcall (KVM rewrites it on Intel) */
@@ -267,6 +313,14 @@ static void vm_create(struct vm *vm, bool optin, int cpl)
 		die("KVM_CREATE_VM");
 	if (optin && ioctl(vm->fd, KVM_ENABLE_CAP, &cap))
 		die("KVM_ENABLE_CAP(KVM_CAP_PVDMA)");
+	if (ring_bytes) {
+		struct kvm_enable_cap ring = {
+			.cap = KVM_CAP_DIRTY_LOG_RING, .args = { ring_bytes },
+		};
+
+		if (ioctl(vm->fd, KVM_ENABLE_CAP, &ring))
+			die("KVM_ENABLE_CAP(KVM_CAP_DIRTY_LOG_RING)");
+	}
 	vm->mem = anon(MEM_SIZE);
 	add_slot(vm, 0, 0, MEM_SIZE, vm->mem, 0);
 	memcpy(vm->mem + CODE_GPA, code, sizeof(code));
@@ -278,6 +332,13 @@ static void vm_create(struct vm *vm, bool optin, int cpl)
 		       vm->vcpu, 0);
 	if (vm->run == MAP_FAILED)
 		die("mmap kvm_run");
+	if (ring_bytes) {
+		vm->ring = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE,
+				MAP_SHARED, vm->vcpu,
+				KVM_DIRTY_LOG_PAGE_OFFSET * PAGE);
+		if (vm->ring == MAP_FAILED)
+			die("mmap dirty ring");
+	}
 	vm->stats = ioctl(vm->fd, KVM_GET_STATS_FD, NULL);
 	if (vm->stats < 0)
 		die("KVM_GET_STATS_FD");
@@ -285,10 +346,45 @@ static void vm_create(struct vm *vm, bool optin, int cpl)
 	setup_long_mode(vm, cpl);
 }
 
+static void vm_create(struct vm *vm, bool optin, int cpl)
+{
+	vm_create_ring(vm, optin, cpl, 0);
+}
+
+/*
+ * Harvest the dirty ring as a VMM does: collect every entry KVM published,
+ * hand them back and have KVM re-arm the pages.  Entries of RING_SLOT are
+ * counted per page; an entry pushed over an unharvested one is lost, which
+ * the counts then show.
+ */
+static void harvest(struct vm *vm)
+{
+	if (!vm->ring)
+		return;
+	for (;;) {
+		struct kvm_dirty_gfn *e = &vm->ring[vm->ring_next % RING_ENTRIES];
+
+		if (!(__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) &
+		      KVM_DIRTY_GFN_F_DIRTY))
+			break;
+		if (e->slot == RING_SLOT && e->offset < RING_PAGES)
+			vm->ring_seen[e->offset]++;
+		else
+			vm->ring_other++;
+		__atomic_store_n(&e->flags, KVM_DIRTY_GFN_F_RESET,
+				 __ATOMIC_RELEASE);
+		vm->ring_next++;
+	}
+	if (ioctl(vm->fd, KVM_RESET_DIRTY_RINGS) < 0)
+		die("KVM_RESET_DIRTY_RINGS");
+}
+
 /* Drop every reference to the VM, so KVM destroys it right here. */
 static void vm_destroy(struct vm *vm)
 {
 	munmap(vm->run, vm->run_size);	/* the mapping holds the vCPU file */
+	if (vm->ring)
+		munmap(vm->ring, RING_BYTES);
 	close(vm->stats);
 	close(vm->vcpu);
 	close(vm->fd);
@@ -304,11 +400,24 @@ static int64_t hc(struct vm *vm, uint64_t nr, uint64_t a0, uint64_t a1,
 		.rip = CODE_GPA, .rsp = 0x7000, .rflags = 0x3002, /* IOPL 3 */
 		.rax = nr, .rbx = a0, .rcx = a1, .rdx = a2, .rsi = a3,
 	};
+	unsigned int stuck;
 
 	if (ioctl(vm->vcpu, KVM_SET_REGS, &regs))
 		die("KVM_SET_REGS");
-	if (ioctl(vm->vcpu, KVM_RUN, 0))
-		die("KVM_RUN");
+	for (stuck = 0; stuck < 100; stuck++) {
+		uint32_t next = vm->ring_next;
+
+		if (ioctl(vm->vcpu, KVM_RUN, 0))
+			die("KVM_RUN");
+		/* The ring is (soft) full: harvest it, as a VMM must. */
+		if (vm->run->exit_reason != KVM_EXIT_DIRTY_RING_FULL)
+			break;
+		vm->ring_full_exits++;
+		harvest(vm);
+		/* A ring KVM overran cannot be harvested any more. */
+		if (vm->ring_next != next)
+			stuck = 0;
+	}
 	if (vm->run->exit_reason != KVM_EXIT_IO || vm->run->io.port != 0x10) {
 		printf("host-abi: note: unexpected exit %u\n",
 		       vm->run->exit_reason);
@@ -557,8 +666,8 @@ static void test_probe(struct vm *vm)
 		   -KVM_EINVAL, "probe-misaligned-einval");
 	EXPECT_RET(hc(vm, KVM_HC_PVDMA_PROBE, INFO_GPA + PAGE - 8, 0, 0, 0),
 		   -KVM_EINVAL, "probe-crosses-page-einval");
-	EXPECT_RET(hc(vm, KVM_HC_PVDMA_PROBE, INFO_GPA, 1, 0, 0),
-		   -KVM_EINVAL, "probe-flags-einval");
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_PROBE, INFO_GPA, PVDMA_PROBE_RESET << 1,
+		      0, 0), -KVM_EINVAL, "probe-flags-einval");
 	EXPECT_RET(hc(vm, KVM_HC_PVDMA_PROBE, 0x7f000000, 0, 0, 0),
 		   -KVM_EFAULT, "probe-outside-memslots-efault");
 }
@@ -581,6 +690,12 @@ static void test_epoch(struct vm *vm)
 		   -KVM_EFAULT, "set-shared-outside-memslots-efault");
 	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, RO_GPA, 0, 0, 0),
 		   -PVDMA_EACCES, "set-shared-readonly-slot-eacces");
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, SHARED_GPA,
+		      PVDMA_SHARED_CLEAR, 0, 0),
+		   -KVM_EINVAL, "set-shared-clear-with-page-einval");
+	if (edu_bar)
+		EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, MMIO_GPA, 0, 0, 0),
+			   -PVDMA_EIO, "set-shared-mmio-eio");
 	memset(vm->mem + SHARED_GPA, 0, 8);
 	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, SHARED_GPA, 0, 0, 0), 0,
 		   "set-shared");
@@ -631,6 +746,440 @@ static void test_epoch(struct vm *vm)
 	check(epoch(vm) > e0, "set-shared-again-epoch-moves-on",
 	      "epoch %llu, was %llu", (unsigned long long)epoch(vm),
 	      (unsigned long long)e0);
+}
+
+static uint8_t *gpa_hva(struct vm *vm, int slot, uint64_t slot_gpa,
+			uint64_t gpa)
+{
+	return vm->slot_mem[slot] + (gpa - slot_gpa);
+}
+
+/*
+ * A result whose first bytes are writable guest RAM but which runs on into
+ * memory the host cannot write: the map fails and not one byte of a
+ * host-physical address reaches the guest.
+ */
+static void test_result_checked_first(struct vm *vm)
+{
+	static const struct {
+		int slot;
+		uint64_t slot_gpa, gpa;
+		const char *name;
+	} cases[] = {
+		{ 0, 0, MEM_SIZE - 32, "map-result-off-memslot-writes-nothing" },
+		{ BELOW_RO_SLOT, BELOW_RO_GPA, RO_GPA - 32,
+		  "map-result-into-readonly-writes-nothing" },
+	};
+	long long pins0 = foll_pins();
+	unsigned int i, j;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t *p = gpa_hva(vm, cases[i].slot, cases[i].slot_gpa,
+				     cases[i].gpa);
+		struct pvdma_map_result *res = (void *)p;
+		unsigned int changed = 0;
+		int64_t r;
+
+		memset(p, 0xee, 32);
+		res->max_segs = 2;
+		/* The same page twice: two segments, the second beyond. */
+		ranges(vm)[0] = (struct pvdma_range){ DATA_GPA, 100 };
+		ranges(vm)[1] = (struct pvdma_range){ DATA_GPA, 100 };
+		r = hc(vm, KVM_HC_PVDMA_MAP, DESC_GPA, 2, cases[i].gpa,
+		       PVDMA_MAP_TO_DEVICE);
+		for (j = 0; j < 32; j++)
+			if (j != 12 && j != 13 && p[j] != 0xee)
+				changed++;
+		check(r == -KVM_EFAULT && !changed, cases[i].name,
+		      "returned %lld, %u bytes of the result written",
+		      (long long)r, changed);
+	}
+	check(foll_pins() == pins0, "map-unwritable-result-leaves-nothing-pinned",
+	      "vmstat delta %lld", foll_pins() - pins0);
+}
+
+static void set_slot_flags(struct vm *vm, int slot, uint64_t gpa,
+			   uint32_t flags)
+{
+	add_slot(vm, slot, gpa, vm->slot_size[slot], vm->slot_mem[slot], flags);
+}
+
+static bool dirty_bit(struct vm *vm, int slot, uint64_t page)
+{
+	uint8_t bitmap[SMALL_SIZE / PAGE / 8] = { 0 };
+	struct kvm_dirty_log log = { .slot = slot, .dirty_bitmap = bitmap };
+
+	if (ioctl(vm->fd, KVM_GET_DIRTY_LOG, &log))
+		die("KVM_GET_DIRTY_LOG");
+	return bitmap[page / 8] & (1 << (page % 8));
+}
+
+/*
+ * The status page is tracked like a pinned frame: when its memory goes
+ * away the host lets go of it, the guest reads 0 and registers again; what
+ * the host writes to it is dirty-logged.
+ */
+static void test_status_page_tracked(struct vm *vm)
+{
+	uint8_t *dirty = vm->slot_mem[DIRTY_SLOT];
+	long long pins1;
+	uint64_t e1, e2, h;
+
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, SHARED_GPA, 0, 0, 0), 0,
+		   "status-set-shared");
+	e1 = epoch(vm);
+	pins1 = foll_pins();
+	/* The VMM discards the status page: the host must let go of it. */
+	madvise(vm->mem + SHARED_GPA, PAGE, MADV_DONTNEED);
+	hc(vm, KVM_HC_PVDMA_PROBE, INFO_GPA, 0, 0, 0);
+	check(foll_pins() == pins1 - 1, "status-page-discarded-unpinned",
+	      "vmstat delta %lld, want -1", foll_pins() - pins1);
+	check(epoch(vm) == 0, "status-page-discarded-guest-reads-zero",
+	      "epoch %llu", (unsigned long long)epoch(vm));
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, SHARED_GPA, 0, 0, 0), 0,
+		   "status-page-registered-again");
+	e2 = epoch(vm);
+	check(e2 > e1 && foll_pins() == pins1, "status-page-again-epoch-moves-on",
+	      "epoch %llu, was %llu; vmstat delta %lld",
+	      (unsigned long long)e2, (unsigned long long)e1,
+	      foll_pins() - pins1);
+	if (map1(vm, DATA_GPA + 44 * PAGE, PAGE, PVDMA_MAP_TO_DEVICE))
+		die("status map");
+	h = result(vm)->handle;
+	madvise(vm->mem + DATA_GPA + 44 * PAGE, PAGE, MADV_DONTNEED);
+	check(epoch(vm) > e2, "status-page-again-sees-bumps",
+	      "epoch stayed %llu", (unsigned long long)e2);
+	unmap(vm, h);
+	memset(vm->mem + DATA_GPA + 44 * PAGE, 0x5a, PAGE);
+
+	/* A status page in a dirty-logged slot is logged when written. */
+	dirty_bit(vm, DIRTY_SLOT, 20);			/* clear */
+	memset(dirty + 20 * PAGE, 0, 8);
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, DIRTY_GPA + 20 * PAGE, 0, 0,
+		      0), 0, "status-set-shared-logged-slot");
+	check(dirty_bit(vm, DIRTY_SLOT, 20), "set-shared-logs-status-page",
+	      "page not in the dirty log");
+	if (map1(vm, DATA_GPA + 44 * PAGE, PAGE, PVDMA_MAP_TO_DEVICE))
+		die("status map 2");
+	h = result(vm)->handle;
+	e1 = *(volatile uint64_t *)(dirty + 20 * PAGE);
+	/* Bumped from the VMM's madvise(), where no vCPU runs. */
+	madvise(vm->mem + DATA_GPA + 44 * PAGE, PAGE, MADV_DONTNEED);
+	hc(vm, KVM_HC_PVDMA_PROBE, INFO_GPA, 0, 0, 0);
+	check(*(volatile uint64_t *)(dirty + 20 * PAGE) > e1 &&
+	      dirty_bit(vm, DIRTY_SLOT, 20), "epoch-write-logs-status-page",
+	      "epoch %llu, was %llu; page not in the dirty log",
+	      (unsigned long long)*(volatile uint64_t *)(dirty + 20 * PAGE),
+	      (unsigned long long)e1);
+	unmap(vm, h);
+	memset(vm->mem + DATA_GPA + 44 * PAGE, 0x5a, PAGE);
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, SHARED_GPA, 0, 0, 0), 0,
+		   "status-back-to-shared-gpa");
+}
+
+/*
+ * The epoch moves only when a pinned frame may really be backed by other
+ * memory now, or its device writes must now be logged.
+ */
+static void test_epoch_only_when_affected(struct vm *vm)
+{
+	uint8_t *small = vm->slot_mem[SMALL_SLOT];
+	uint64_t e0, e1, h;
+
+	if (map1(vm, SMALL_GPA + 8 * PAGE, PAGE, PVDMA_MAP_FROM_DEVICE))
+		die("spurious map");
+	h = result(vm)->handle;
+	e0 = epoch(vm);
+	/* Protection changes keep the page: mprotect(), NUMA scanning. */
+	mprotect(small + 8 * PAGE, PAGE, PROT_READ);
+	mprotect(small + 8 * PAGE, PAGE, PROT_READ | PROT_WRITE);
+	check(epoch(vm) == e0, "mprotect-pinned-keeps-epoch",
+	      "epoch %llu -> %llu", (unsigned long long)e0,
+	      (unsigned long long)epoch(vm));
+	/* Dirty logging on and off where nothing is pinned. */
+	set_slot_flags(vm, MOVE_SLOT, MOVE_GPA, KVM_MEM_LOG_DIRTY_PAGES);
+	set_slot_flags(vm, MOVE_SLOT, MOVE_GPA, 0);
+	check(epoch(vm) == e0, "memslot-log-toggle-unpinned-keeps-epoch",
+	      "epoch %llu -> %llu", (unsigned long long)e0,
+	      (unsigned long long)epoch(vm));
+	/* On where a page is pinned: its device writes must now be logged. */
+	set_slot_flags(vm, SMALL_SLOT, SMALL_GPA, KVM_MEM_LOG_DIRTY_PAGES);
+	e1 = epoch(vm);
+	check(e1 != e0, "memslot-log-on-pinned-bumps-epoch", "epoch stayed %llu",
+	      (unsigned long long)e0);
+	/* Off again: the pinned page is what it was. */
+	set_slot_flags(vm, SMALL_SLOT, SMALL_GPA, 0);
+	check(epoch(vm) == e1, "memslot-log-off-pinned-keeps-epoch",
+	      "epoch %llu -> %llu", (unsigned long long)e1,
+	      (unsigned long long)epoch(vm));
+	/* A slot with nothing pinned is moved, deleted and created again. */
+	add_slot(vm, MOVE_SLOT, MOVE_GPA2, MOVE_SIZE, vm->slot_mem[MOVE_SLOT], 0);
+	add_slot(vm, MOVE_SLOT, MOVE_GPA2, 0, vm->slot_mem[MOVE_SLOT], 0);
+	add_slot(vm, MOVE_SLOT, MOVE_GPA, MOVE_SIZE, anon(MOVE_SIZE), 0);
+	check(epoch(vm) == e1, "memslot-move-delete-unpinned-keeps-epoch",
+	      "epoch %llu -> %llu", (unsigned long long)e1,
+	      (unsigned long long)epoch(vm));
+	/* The memory behind a pinned 4 KiB page is discarded: that counts. */
+	madvise(small + 8 * PAGE, PAGE, MADV_DONTNEED);
+	check(epoch(vm) != e1, "discard-pinned-4k-page-bumps-epoch",
+	      "epoch stayed %llu", (unsigned long long)e1);
+	unmap(vm, h);
+	memset(small + 8 * PAGE, 0x5a, PAGE);
+}
+
+static long ksm_read(const char *name)
+{
+	char path[96];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/mm/ksm/%s", name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+static bool ksm_write(const char *name, long v)
+{
+	char path[96];
+	FILE *f;
+	bool ok;
+
+	snprintf(path, sizeof(path), "/sys/kernel/mm/ksm/%s", name);
+	f = fopen(path, "w");
+	if (!f)
+		return false;
+	ok = fprintf(f, "%ld", v) > 0;
+	return fclose(f) == 0 && ok;
+}
+
+/*
+ * KSM merges pages alike, but gives up on a pinned one: it write-protects
+ * the page (an MMU-notifier invalidation that clears its PTE), sees the
+ * pin's references and puts the PTE back.  The page behind the pinned
+ * frame never changed, so the epoch must not move.
+ */
+static void test_ksm(struct vm *vm)
+{
+	long run0 = ksm_read("run"), scan0 = ksm_read("pages_to_scan");
+	long sleep0 = ksm_read("sleep_millisecs"), scans0 = 0, sharing = 0;
+	uint8_t *mem;
+	uint64_t e0, h, hpa0;
+	int i;
+
+	if (run0 < 0 || !ksm_write("pages_to_scan", 1000) ||
+	    !ksm_write("sleep_millisecs", 10)) {
+		printf("host-abi: note: no KSM in this kernel, KSM case skipped\n");
+		return;
+	}
+	mem = anon_small(KSM_PAGES * PAGE);
+	if (madvise(mem, KSM_PAGES * PAGE, MADV_MERGEABLE))
+		die("MADV_MERGEABLE");
+	add_slot(vm, KSM_SLOT, KSM_GPA, KSM_PAGES * PAGE, mem, 0);
+	if (map1(vm, KSM_GPA + 3 * PAGE, PAGE, PVDMA_MAP_FROM_DEVICE))
+		die("ksm map");
+	h = result(vm)->handle;
+	hpa0 = hpa_of(mem + 3 * PAGE);
+	e0 = epoch(vm);
+	ksm_write("run", 1);
+	/*
+	 * Once the others are merged, every scan tries the pinned page
+	 * against their KSM page: wait for a few more full scans.
+	 */
+	for (i = 0; i < 600; i++) {
+		usleep(100000);
+		sharing = ksm_read("pages_sharing");
+		if (sharing < (long)KSM_PAGES - 2)
+			continue;
+		if (!scans0)
+			scans0 = ksm_read("full_scans");
+		else if (ksm_read("full_scans") >= scans0 + 3)
+			break;
+	}
+	check(sharing >= (long)KSM_PAGES - 2 && scans0, "ksm-merged-the-others",
+	      "pages_sharing %ld after %d s", sharing, i / 10);
+	check(epoch(vm) == e0, "ksm-pinned-page-keeps-epoch",
+	      "epoch %llu -> %llu", (unsigned long long)e0,
+	      (unsigned long long)epoch(vm));
+	check(hpa_of(mem + 3 * PAGE) == hpa0, "ksm-leaves-pinned-page",
+	      "the pinned frame is backed by another page now");
+	ksm_write("run", 2);		/* unmerge everything */
+	ksm_write("run", run0);
+	ksm_write("pages_to_scan", scan0);
+	ksm_write("sleep_millisecs", sleep0);
+	EXPECT_RET(unmap(vm, h), 0, "ksm-unmap");
+	add_slot(vm, KSM_SLOT, KSM_GPA, 0, mem, 0);
+	munmap(mem, KSM_PAGES * PAGE);
+}
+
+static int64_t unmap_until_done(struct vm *vm, uint64_t handle,
+				unsigned int *calls)
+{
+	int64_t r;
+
+	*calls = 0;
+	do {
+		r = unmap(vm, handle);
+		(*calls)++;
+	} while (r == -PVDMA_EAGAIN && *calls < 64);
+	return r;
+}
+
+static unsigned int ring_missing(struct vm *vm, uint64_t first,
+				 uint64_t pages)
+{
+	unsigned int missing = 0;
+	uint64_t i;
+
+	for (i = first; i < first + pages; i++)
+		if (!vm->ring_seen[i])
+			missing++;
+	return missing;
+}
+
+/*
+ * KVM's dirty ring has room for 256 entries here, 192 below its soft
+ * limit.  Device writes are logged at unmap; no unmap may push more than
+ * there is room for, and none may lose a page.
+ */
+static void test_dirty_ring(void)
+{
+	long long pins0 = foll_pins();
+	uint64_t *handles;
+	unsigned int calls, exits0;
+	struct vm vm;
+	uint64_t h;
+	int64_t r;
+
+	vm_create_ring(&vm, true, 0, RING_BYTES);
+	add_slot(&vm, RING_SLOT, RING_GPA, RING_SIZE, anon(RING_SIZE),
+		 KVM_MEM_LOG_DIRTY_PAGES);
+	handles = (void *)(vm.mem + HANDLES_GPA);
+
+	/* One unmap with more pages to log than the ring holds. */
+	if (map1(&vm, RING_GPA, 300 * PAGE, PVDMA_MAP_FROM_DEVICE))
+		die("ring map");
+	h = result(&vm)->handle;
+	harvest(&vm);
+	r = unmap_until_done(&vm, h, &calls);
+	harvest(&vm);
+	check(r == 0 && calls > 1 && vm.ring_full_exits >= calls - 1,
+	      "dirty-ring-unmap-repeated-until-logged",
+	      "returned %lld after %u calls, %u ring-full exits", (long long)r,
+	      calls, vm.ring_full_exits);
+	check(!ring_missing(&vm, 0, 300), "dirty-ring-unmap-logs-every-page",
+	      "%u of 300 pages never reached the ring",
+	      ring_missing(&vm, 0, 300));
+	check(foll_pins() == pins0 && vm_stat(&vm, "pvdma_pinned_pages") == 0,
+	      "dirty-ring-unmap-releases-pins", "vmstat delta %lld",
+	      foll_pins() - pins0);
+
+	/* Within the room: one call. */
+	if (map1(&vm, RING_GPA + 512 * PAGE, 150 * PAGE, PVDMA_MAP_FROM_DEVICE))
+		die("ring map 150");
+	EXPECT_RET(unmap(&vm, result(&vm)->handle), 0,
+		   "dirty-ring-unmap-within-room");
+
+	/* 42 entries left: a batch of 80 pages waits for the harvest. */
+	if (map1(&vm, RING_GPA + 1024 * PAGE, 40 * PAGE, PVDMA_MAP_FROM_DEVICE))
+		die("ring map a");
+	handles[0] = result(&vm)->handle;
+	if (map1(&vm, RING_GPA + 1100 * PAGE, 40 * PAGE, PVDMA_MAP_FROM_DEVICE))
+		die("ring map b");
+	handles[1] = result(&vm)->handle;
+	exits0 = vm.ring_full_exits;
+	r = hc(&vm, KVM_HC_PVDMA_UNMAP_BATCH, HANDLES_GPA, 2, 0, 0);
+	check(r == -PVDMA_EAGAIN && vm.ring_full_exits > exits0 &&
+	      vm_stat(&vm, "pvdma_live_handles") == 2,
+	      "dirty-ring-batch-waits-for-harvest",
+	      "returned %lld, %u ring-full exits, %llu handles live",
+	      (long long)r, vm.ring_full_exits - exits0,
+	      (unsigned long long)vm_stat(&vm, "pvdma_live_handles"));
+	if (r == -PVDMA_EAGAIN)
+		r = hc(&vm, KVM_HC_PVDMA_UNMAP_BATCH, HANDLES_GPA, 2, 0, 0);
+	harvest(&vm);
+	check(r == 0 && !ring_missing(&vm, 1024, 40) &&
+	      !ring_missing(&vm, 1100, 40), "dirty-ring-batch-after-harvest",
+	      "returned %lld, %u pages never logged", (long long)r,
+	      ring_missing(&vm, 1024, 40) + ring_missing(&vm, 1100, 40));
+
+	/* More than half the room: never in one batch, one by one instead. */
+	if (map1(&vm, RING_GPA + 2048 * PAGE, 100 * PAGE, PVDMA_MAP_FROM_DEVICE))
+		die("ring map c");
+	handles[0] = result(&vm)->handle;
+	if (map1(&vm, RING_GPA + 2200 * PAGE, 100 * PAGE, PVDMA_MAP_FROM_DEVICE))
+		die("ring map d");
+	handles[1] = result(&vm)->handle;
+	r = hc(&vm, KVM_HC_PVDMA_UNMAP_BATCH, HANDLES_GPA, 2, 0, 0);
+	check(r == -KVM_E2BIG && vm_stat(&vm, "pvdma_live_handles") == 2,
+	      "dirty-ring-batch-too-big-e2big", "returned %lld", (long long)r);
+	unmap_until_done(&vm, handles[0], &calls);
+	unmap_until_done(&vm, handles[1], &calls);
+	harvest(&vm);
+	check(!ring_missing(&vm, 2048, 100) && !ring_missing(&vm, 2200, 100) &&
+	      foll_pins() == pins0, "dirty-ring-one-by-one-logs-all",
+	      "%u pages never logged, vmstat delta %lld",
+	      ring_missing(&vm, 2048, 100) + ring_missing(&vm, 2200, 100),
+	      foll_pins() - pins0);
+	check(!vm.ring_other, "dirty-ring-only-logged-slot",
+	      "%u entries for other slots", vm.ring_other);
+	vm_destroy(&vm);
+}
+
+/* PVDMA_PROBE_RESET: a new guest kernel starts from a clean slate. */
+static void test_probe_reset(struct vm *vm)
+{
+	struct pvdma_info *info = (void *)(vm->mem + INFO_GPA);
+	long long pins0 = foll_pins();
+	uint64_t e1, h[3], hp;
+	int64_t r;
+	int i;
+
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, SHARED_GPA, 0, 0, 0), 0,
+		   "reset-setup-set-shared");
+	e1 = epoch(vm);
+	for (i = 0; i < 3; i++) {
+		if (map1(vm, DATA_GPA + (200 + 8 * i) * PAGE, (i + 1) * PAGE,
+			 i ? PVDMA_MAP_FROM_DEVICE : PVDMA_MAP_TO_DEVICE))
+			die("reset map");
+		h[i] = result(vm)->handle;
+	}
+	memset(info, 0, sizeof(*info));
+	r = hc(vm, KVM_HC_PVDMA_PROBE, INFO_GPA, PVDMA_PROBE_RESET, 0, 0);
+	check(r == 0 && info->max_segs == PVDMA_MAX_SEGS, "probe-reset",
+	      "returned %lld", (long long)r);
+	/* The status page counts as one pin. */
+	check(foll_pins() == pins0 - 1, "probe-reset-releases-every-pin",
+	      "vmstat delta %lld, want -1", foll_pins() - pins0);
+	check(vm_stat(vm, "pvdma_pinned_pages") == 0 &&
+	      vm_stat(vm, "pvdma_live_handles") == 0 &&
+	      vm_stat(vm, "pvdma_tracker_bytes") == 0, "probe-reset-stats-zero",
+	      "pinned %llu, handles %llu, tracker bytes %llu",
+	      (unsigned long long)vm_stat(vm, "pvdma_pinned_pages"),
+	      (unsigned long long)vm_stat(vm, "pvdma_live_handles"),
+	      (unsigned long long)vm_stat(vm, "pvdma_tracker_bytes"));
+	EXPECT_RET(unmap(vm, h[1]), -PVDMA_ENOENT, "probe-reset-handles-gone");
+	/* The old status page is no longer written. */
+	memset(vm->mem + SHARED_GPA, 0, 8);
+	if (map1(vm, DATA_GPA + 44 * PAGE, PAGE, PVDMA_MAP_TO_DEVICE))
+		die("reset map 2");
+	hp = result(vm)->handle;
+	madvise(vm->mem + DATA_GPA + 44 * PAGE, PAGE, MADV_DONTNEED);
+	check(epoch(vm) == 0, "probe-reset-forgets-status-page", "epoch %llu",
+	      (unsigned long long)epoch(vm));
+	unmap(vm, hp);
+	memset(vm->mem + DATA_GPA + 44 * PAGE, 0x5a, PAGE);
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, SHARED_GPA, 0, 0, 0), 0,
+		   "probe-reset-set-shared-again");
+	check(epoch(vm) > e1, "probe-reset-epoch-moves-on",
+	      "epoch %llu, was %llu", (unsigned long long)epoch(vm),
+	      (unsigned long long)e1);
+	check(foll_pins() == pins0, "probe-reset-then-status-page-pinned",
+	      "vmstat delta %lld", foll_pins() - pins0);
 }
 
 static void test_map_translates(struct vm *vm)
@@ -727,6 +1276,9 @@ static void test_map_errors(struct vm *vm)
 		   "map-zero-length-einval");
 	EXPECT_RET(map1(vm, ~0ULL - 10, 100, 1), -KVM_EINVAL,
 		   "map-overflowing-range-einval");
+	/* gpa + len must not overflow: not even to exactly 2^64. */
+	EXPECT_RET(map1(vm, 0ULL - PAGE, PAGE, 1), -KVM_EINVAL,
+		   "map-range-ending-at-2-64-einval");
 	EXPECT_RET(map1(vm, DATA_GPA, 64ULL << 20, 1), -KVM_E2BIG,
 		   "map-too-many-pages-e2big");
 	EXPECT_RET(map1(vm, 0x7f000000, PAGE, 1), -KVM_EFAULT,
@@ -909,6 +1461,11 @@ int main(int argc, char **argv)
 	add_slot(&vm, DIRTY_SLOT, DIRTY_GPA, DIRTY_SIZE, anon(DIRTY_SIZE),
 		 KVM_MEM_LOG_DIRTY_PAGES);
 	add_slot(&vm, DEL_SLOT, DEL_GPA, DEL_SIZE, anon(DEL_SIZE), 0);
+	add_slot(&vm, BELOW_RO_SLOT, BELOW_RO_GPA, BELOW_RO_SIZE,
+		 anon(BELOW_RO_SIZE), 0);
+	add_slot(&vm, SMALL_SLOT, SMALL_GPA, SMALL_SIZE, anon_small(SMALL_SIZE),
+		 0);
+	add_slot(&vm, MOVE_SLOT, MOVE_GPA, MOVE_SIZE, anon(MOVE_SIZE), 0);
 	if (edu_bar) {
 		int fd = open(edu_bar, O_RDWR | O_SYNC);
 		void *bar = fd < 0 ? MAP_FAILED :
@@ -921,12 +1478,19 @@ int main(int argc, char **argv)
 	}
 	test_probe(&vm);
 	test_epoch(&vm);
+	test_status_page_tracked(&vm);
+	test_epoch_only_when_affected(&vm);
+	test_ksm(&vm);
 	test_map_translates(&vm);
 	test_map_errors(&vm);
+	test_result_checked_first(&vm);
 	test_batch(&vm);
 	test_refcount(&vm);
+	test_probe_reset(&vm);
 	test_dirty_and_slots(&vm);
 	vm_destroy(&vm);
+
+	test_dirty_ring();
 
 	test_cpl3();
 	test_limits();
