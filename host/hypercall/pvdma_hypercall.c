@@ -14,10 +14,13 @@
  */
 
 #include <linux/capability.h>
+#include <linux/kvm_dirty_ring.h>
 #include <linux/kvm_host.h>
 #include <linux/mm.h>
+#include <linux/mmu_notifier.h>
 #include <linux/moduleparam.h>
 #include <linux/overflow.h>
+#include <linux/pagemap.h>
 #include <linux/slab.h>
 
 #include "pvdma_kvm.h"
@@ -34,7 +37,7 @@ MODULE_PARM_DESC(pvdma_unsafe_all_vms,
 static unsigned long pvdma_max_pinned_pages = 262144;
 module_param(pvdma_max_pinned_pages, ulong, 0644);
 MODULE_PARM_DESC(pvdma_max_pinned_pages,
-		 "Pages one VM may keep pinned through PVDMA, on top of RLIMIT_MEMLOCK; read when the VM is opted in. (default: 262144, 1 GiB)");
+		 "Pages one VM may keep pinned through PVDMA, on top of RLIMIT_MEMLOCK; read when the VM is opted in. However high, no page is pinned once its reference count passed 2^30 (each pin of a small page adds 1024), so that pins of one page by any number of VMs cannot overflow it. (default: 262144, 1 GiB)");
 
 static unsigned long pvdma_max_handles = 65535;
 module_param(pvdma_max_handles, ulong, 0644);
@@ -55,6 +58,7 @@ MODULE_PARM_DESC(pvdma_max_map_pages,
  */
 struct pvdma_kvm_call {
 	struct kvm_vcpu *vcpu;
+	struct pvdma_vm *vm;
 	u64 result_gpa;
 	bool no_cache;
 };
@@ -122,21 +126,178 @@ static void pvdma_kvm_unpin(struct page **pages, unsigned long npages,
 	unpin_user_pages_dirty_lock(pages, npages, dirty);
 }
 
-static void pvdma_kvm_mark_dirty(void *ctx, u64 gfn, unsigned long npages)
+/*
+ * KVM's protocol for pages it maps (see kvm_faultin_pfn()): snapshot the
+ * count of finished invalidations before looking the pages up...
+ */
+static unsigned long pvdma_kvm_mmu_seq(void *ctx)
 {
 	struct pvdma_kvm_call *call = ctx;
-	unsigned long i;
+	unsigned long seq = call->vcpu->kvm->mmu_invalidate_seq;
 
-	for (i = 0; i < npages; i++)
-		kvm_vcpu_mark_page_dirty(call->vcpu, gfn + i);
+	/* Pairs with the smp_wmb() in kvm_mmu_invalidate_end(). */
+	smp_rmb();
+	return seq;
+}
+
+/* ... and under mmu_lock, check that none ran or runs over the frames. */
+static bool pvdma_kvm_stale(struct kvm *kvm, unsigned long seq, gfn_t gfn,
+			    unsigned long npages)
+{
+	lockdep_assert_held(&kvm->mmu_lock);
+
+	/* As mmu_invalidate_retry_gfn(), for a run of frames. */
+	if (unlikely(kvm->mmu_invalidate_in_progress) &&
+	    (kvm->mmu_invalidate_range_start == INVALID_GPA ||
+	     kvm->mmu_invalidate_range_end == INVALID_GPA ||
+	     (gfn < kvm->mmu_invalidate_range_end &&
+	      gfn + npages > kvm->mmu_invalidate_range_start)))
+		return true;
+	return kvm->mmu_invalidate_seq != seq;
+}
+
+/*
+ * Track the pinned frames (@fn) under mmu_lock, which every invalidation
+ * takes (for write) before it looks for them: one that starts later finds
+ * them, one that ran since @seq or still runs makes the engine pin again.
+ */
+static bool pvdma_kvm_commit(void *ctx, unsigned long seq,
+			     const struct pvdma_chunk *chunks, unsigned int nr,
+			     void (*fn)(void *arg), void *arg)
+{
+	struct pvdma_kvm_call *call = ctx;
+	struct kvm *kvm = call->vcpu->kvm;
+	bool stale = false;
+	unsigned int i;
+
+	read_lock(&kvm->mmu_lock);
+	for (i = 0; i < nr && !stale; i++)
+		stale = pvdma_kvm_stale(kvm, seq, chunks[i].gfn,
+					chunks[i].npages);
+	if (!stale)
+		fn(arg);
+	read_unlock(&kvm->mmu_lock);
+	return !stale;
+}
+
+/*
+ * Room in the vCPU's dirty ring below its soft limit: the entries beyond it
+ * are KVM's reserve for its own writes while the vCPU runs, and pushing
+ * into a full ring overwrites entries the VMM has not harvested.
+ */
+static unsigned long pvdma_kvm_dirty_room(void *ctx, unsigned long *limit)
+{
+	struct pvdma_kvm_call *call = ctx;
+	struct kvm_vcpu *vcpu = call->vcpu;
+	struct kvm_dirty_ring *ring = &vcpu->dirty_ring;
+	u32 used;
+
+	if (!vcpu->kvm->dirty_ring_size) {
+		*limit = ULONG_MAX;
+		return ULONG_MAX;
+	}
+	/* Only this vCPU pushes; the VMM's reset can only make room. */
+	used = READ_ONCE(ring->dirty_index) - READ_ONCE(ring->reset_index);
+	*limit = ring->soft_limit;
+	if (used < ring->soft_limit)
+		return ring->soft_limit - used;
+	/* Soft full: the vCPU exits to its VMM to harvest before it re-enters. */
+	kvm_make_request(KVM_REQ_DIRTY_RING_SOFT_FULL, vcpu);
+	return 0;
+}
+
+/* Frames from @gfn, at most @max, that lie in @slot (1 outside any). */
+static unsigned long pvdma_kvm_slot_span(const struct kvm_memory_slot *slot,
+					 u64 gfn, unsigned long max)
+{
+	return slot ? min_t(u64, max, slot->base_gfn + slot->npages - gfn) : 1;
+}
+
+static bool pvdma_kvm_slot_logged(const struct kvm_memory_slot *slot)
+{
+	return slot && kvm_slot_dirty_track_enabled(slot);
+}
+
+static unsigned long pvdma_kvm_dirty_cost(void *ctx, u64 gfn,
+					  unsigned long npages)
+{
+	struct pvdma_kvm_call *call = ctx;
+	struct kvm_vcpu *vcpu = call->vcpu;
+	unsigned long done = 0, cost = 0, n;
+	struct kvm_memory_slot *slot;
+
+	if (!vcpu->kvm->dirty_ring_size)
+		return 0;
+	while (done < npages) {
+		slot = kvm_vcpu_gfn_to_memslot(vcpu, gfn + done);
+		n = pvdma_kvm_slot_span(slot, gfn + done, npages - done);
+		if (pvdma_kvm_slot_logged(slot))
+			cost += n;
+		done += n;
+	}
+	return cost;
+}
+
+/*
+ * Log device writes as kvm_vcpu_mark_page_dirty() does, but only as far as
+ * the dirty ring has room: each frame of a logged memslot takes one entry.
+ */
+static unsigned long pvdma_kvm_mark_dirty(void *ctx, u64 gfn,
+					  unsigned long npages,
+					  unsigned long *room)
+{
+	struct pvdma_kvm_call *call = ctx;
+	struct kvm_vcpu *vcpu = call->vcpu;
+	struct kvm *kvm = vcpu->kvm;
+	struct kvm_memory_slot *slot;
+	unsigned long done = 0, n, i;
+
+	while (done < npages) {
+		slot = kvm_vcpu_gfn_to_memslot(vcpu, gfn + done);
+		n = pvdma_kvm_slot_span(slot, gfn + done, npages - done);
+		if (pvdma_kvm_slot_logged(slot)) {
+			if (kvm->dirty_ring_size) {
+				n = min(n, *room);
+				if (!n)
+					break;
+				*room -= n;
+			}
+			for (i = 0; i < n; i++)
+				mark_page_dirty_in_slot(kvm, slot, gfn + done + i);
+		}
+		done += n;
+	}
+	return done;
 }
 
 static const struct pvdma_pin_backend pvdma_kvm_backend = {
 	.resolve = pvdma_kvm_resolve,
 	.pin = pvdma_kvm_pin,
 	.unpin = pvdma_kvm_unpin,
+	.mmu_seq = pvdma_kvm_mmu_seq,
+	.commit = pvdma_kvm_commit,
+	.dirty_room = pvdma_kvm_dirty_room,
+	.dirty_cost = pvdma_kvm_dirty_cost,
 	.mark_dirty = pvdma_kvm_mark_dirty,
 };
+
+/*
+ * The status page was written where no vCPU of the VM may run (an MMU
+ * notifier, a memslot update): only a vCPU can log into its dirty ring, so
+ * the write is logged here when one runs, else by the next hypercall.
+ */
+static void pvdma_kvm_log_shared(struct kvm *kvm, struct pvdma_vm *vm)
+{
+	struct kvm_vcpu *vcpu = kvm_get_running_vcpu();
+	u64 gfn;
+	int idx;
+
+	if (!vcpu || vcpu->kvm != kvm || !pvdma_shared_unlogged(vm, &gfn))
+		return;
+	idx = srcu_read_lock(&kvm->srcu);
+	kvm_vcpu_mark_page_dirty(vcpu, gfn);
+	srcu_read_unlock(&kvm->srcu, idx);
+}
 
 static struct pvdma_vm *pvdma_kvm_vm_create(struct kvm *kvm)
 {
@@ -196,14 +357,64 @@ static long pvdma_hc_probe(struct kvm_vcpu *vcpu, struct pvdma_vm *vm,
 		.max_handles = vm->limits.max_handles,
 	};
 
-	if (flags || !pvdma_desc_ok(info_gpa, sizeof(info), 8))
+	if ((flags & ~(u64)PVDMA_PROBE_RESET) ||
+	    !pvdma_desc_ok(info_gpa, sizeof(info), 8))
 		return -KVM_EINVAL;
 	if (kvm_vcpu_write_guest(vcpu, info_gpa, &info, sizeof(info)))
 		return -KVM_EFAULT;
+	/* The answer does not depend on it: a failed probe resets nothing. */
+	if (flags & PVDMA_PROBE_RESET)
+		pvdma_reset(vm);
 	return 0;
 }
 
-/* Hand a finished map to the guest: segments first, then the header. */
+/*
+ * Every page the result may take must be writable guest RAM before anything
+ * is pinned: a result written half-way would leave host-physical addresses
+ * in guest memory with no handle to them.  Faulting the pages in for write
+ * (without writing) also catches a VMM mapping that is read-only.
+ */
+static long pvdma_result_writable(struct kvm_vcpu *vcpu, u64 gpa, u64 size)
+{
+	u64 end = gpa + size;
+
+	while (gpa < end) {
+		unsigned long len = min_t(u64, end - gpa,
+					  PAGE_SIZE - offset_in_page(gpa));
+		unsigned long hva;
+		bool writable;
+
+		hva = kvm_vcpu_gfn_to_hva_prot(vcpu, gpa_to_gfn(gpa), &writable);
+		if (kvm_is_error_hva(hva) || !writable ||
+		    fault_in_safe_writeable((const char __user *)hva +
+					    offset_in_page(gpa), len))
+			return -KVM_EFAULT;
+		gpa += len;
+	}
+	return 0;
+}
+
+/* Take back what a failed publish wrote: zeroes over all of it. */
+static void pvdma_scrub(struct kvm_vcpu *vcpu, u64 gpa, u64 size)
+{
+	const void *zeroes = page_address(ZERO_PAGE(0));
+	u64 end = gpa + size;
+
+	while (gpa < end) {
+		unsigned long len = min_t(u64, end - gpa,
+					  PAGE_SIZE - offset_in_page(gpa));
+
+		kvm_vcpu_write_guest_page(vcpu, gpa_to_gfn(gpa), zeroes,
+					  offset_in_page(gpa), len);
+		gpa += len;
+	}
+}
+
+/*
+ * Hand a finished map to the guest: segments first, then the header.  The
+ * result was checked writable before pinning, so this fails only if the
+ * VMM changed its memory meanwhile; then nothing written may stay.
+ */
 static int pvdma_publish(void *ctx, const struct pvdma_map_req *req)
 {
 	struct pvdma_kvm_call *call = ctx;
@@ -211,15 +422,18 @@ static int pvdma_publish(void *ctx, const struct pvdma_map_req *req)
 		.handle = req->handle,
 		.nr_segs = req->nr_segs,
 		.max_segs = req->max_segs,
-		.flags = call->no_cache ? PVDMA_RESULT_NO_CACHE : 0,
+		.flags = call->no_cache || pvdma_shared_lost(call->vm) ?
+			 PVDMA_RESULT_NO_CACHE : 0,
 	};
+	u64 size = array_size(req->nr_segs, sizeof(*req->segs));
 
-	if (kvm_vcpu_write_guest(call->vcpu,
-				 call->result_gpa + sizeof(hdr), req->segs,
-				 array_size(req->nr_segs, sizeof(*req->segs))) ||
+	if (kvm_vcpu_write_guest(call->vcpu, call->result_gpa + sizeof(hdr),
+				 req->segs, size) ||
 	    kvm_vcpu_write_guest(call->vcpu, call->result_gpa, &hdr,
-				 sizeof(hdr)))
+				 sizeof(hdr))) {
+		pvdma_scrub(call->vcpu, call->result_gpa + sizeof(hdr), size);
 		return -KVM_EFAULT;
+	}
 	return 0;
 }
 
@@ -227,7 +441,9 @@ static long pvdma_hc_map(struct kvm_vcpu *vcpu, struct pvdma_vm *vm,
 			 u64 ranges_gpa, u64 nr_ranges, u64 result_gpa,
 			 u64 dir)
 {
-	struct pvdma_kvm_call call = { .vcpu = vcpu, .result_gpa = result_gpa };
+	struct pvdma_kvm_call call = {
+		.vcpu = vcpu, .vm = vm, .result_gpa = result_gpa,
+	};
 	struct pvdma_map_req req = { .nr_ranges = nr_ranges, .dir = dir };
 	struct pvdma_map_result hdr;
 	struct pvdma_range *ranges;
@@ -256,6 +472,8 @@ static long pvdma_hc_map(struct kvm_vcpu *vcpu, struct pvdma_vm *vm,
 	/* The result must not overwrite the ranges it is computed from. */
 	if (result_gpa < ranges_gpa + ranges_size && ranges_gpa < result_end)
 		return -KVM_EINVAL;
+	if (pvdma_result_writable(vcpu, result_gpa, result_end - result_gpa))
+		return -KVM_EFAULT;
 	req.max_segs = hdr.max_segs;
 
 	ranges = kmalloc(ranges_size, GFP_KERNEL_ACCOUNT);
@@ -281,14 +499,16 @@ out_free:
 }
 
 static long pvdma_hc_unmap(struct kvm_vcpu *vcpu, struct pvdma_vm *vm,
-			   const u64 *handles, unsigned int nr)
+			   u64 handle, u64 flags)
 {
 	long ret;
 
-	ret = pvdma_unmap(vm, &(struct pvdma_kvm_call){ .vcpu = vcpu },
-			  handles, nr);
+	if (flags)
+		return -KVM_EINVAL;
+	ret = pvdma_unmap_one(vm, &(struct pvdma_kvm_call){ .vcpu = vcpu },
+			      handle);
 	if (!ret)
-		trace_pvdma_unmap(vcpu, handles[0], nr);
+		trace_pvdma_unmap(vcpu, handle, 1);
 	return ret;
 }
 
@@ -309,10 +529,14 @@ static long pvdma_hc_unmap_batch(struct kvm_vcpu *vcpu, struct pvdma_vm *vm,
 	if (!handles)
 		return -PVDMA_ENOMEM;
 	if (kvm_vcpu_read_guest(vcpu, handles_gpa, handles,
-				nr * sizeof(*handles)))
+				nr * sizeof(*handles))) {
 		ret = -KVM_EFAULT;
-	else
-		ret = pvdma_hc_unmap(vcpu, vm, handles, nr);
+	} else {
+		ret = pvdma_unmap(vm, &(struct pvdma_kvm_call){ .vcpu = vcpu },
+				  handles, nr);
+		if (!ret)
+			trace_pvdma_unmap(vcpu, handles[0], nr);
+	}
 	kfree(handles);
 	return ret;
 }
@@ -369,9 +593,17 @@ unsigned long kvm_pvdma_hypercall(struct kvm_vcpu *vcpu, unsigned long nr,
 	struct pvdma_vm *vm = pvdma_kvm_vm(vcpu->kvm);
 	long ret;
 
-	/* A VM that was not opted in learns nothing, not even our limits. */
+	/*
+	 * A VM that was not opted in learns that the host has PVDMA
+	 * (-KVM_EPERM, not -KVM_ENOSYS), so that its guest can say why it
+	 * cannot use it, and nothing else: not even our limits.
+	 */
 	if (!vm)
 		return -KVM_EPERM;
+
+	/* Finish here what invalidations could only take note of. */
+	pvdma_reap_shared(vm);
+	pvdma_kvm_log_shared(vcpu->kvm, vm);
 
 	/* The ABI passes 64-bit GPAs in registers. */
 	if (!op_64_bit) {
@@ -386,12 +618,9 @@ unsigned long kvm_pvdma_hypercall(struct kvm_vcpu *vcpu, unsigned long nr,
 	case KVM_HC_PVDMA_MAP:
 		ret = pvdma_hc_map(vcpu, vm, a0, a1, a2, a3);
 		break;
-	case KVM_HC_PVDMA_UNMAP: {
-		u64 handle = a0;
-
-		ret = a1 ? -KVM_EINVAL : pvdma_hc_unmap(vcpu, vm, &handle, 1);
+	case KVM_HC_PVDMA_UNMAP:
+		ret = pvdma_hc_unmap(vcpu, vm, a0, a1);
 		break;
-	}
 	case KVM_HC_PVDMA_UNMAP_BATCH:
 		ret = pvdma_hc_unmap_batch(vcpu, vm, a0, a1, a2);
 		break;
@@ -402,6 +631,8 @@ unsigned long kvm_pvdma_hypercall(struct kvm_vcpu *vcpu, unsigned long nr,
 		ret = -KVM_ENOSYS;
 		break;
 	}
+	/* SET_SHARED and a reset write the status page. */
+	pvdma_kvm_log_shared(vcpu->kvm, vm);
 out:
 	if (ret < 0) {
 		pvdma_count_failure(vm, ret);
@@ -463,43 +694,92 @@ void kvm_pvdma_destroy_vm(struct kvm *kvm)
 }
 
 /**
- * kvm_pvdma_memslot_changed - a memslot was deleted, moved or changed flags
+ * kvm_pvdma_memslot_changed - a memslot was created, deleted, moved or
+ *			       changed flags
  * @kvm:	the VM.
+ * @old:	the memslot before, or NULL.
+ * @new:	the memslot after, or NULL.
  * @change:	what happened to the memslot.
  *
- * Pins hold pages, not memslots: after such a change a guest-physical
- * address may be backed by other memory than the pinned page the guest was
- * told about, and turning on dirty logging means device writes must be
- * logged at unmap.  Either way, translations the guest kept are stale.
+ * Pins hold pages, not memslots: after a delete or move, the guest frames
+ * of the memslot are no longer backed by the pinned pages the guest was
+ * told about; after dirty logging is switched on, device writes to them
+ * must be logged at unmap.  Either way, translations the guest kept there
+ * are stale, and a status page there is lost.  Other memslots, dirty
+ * logging switched off, and memslots without pins (KVM's internal ones
+ * included) concern no translation.
  *
  * Context: the VMM's ioctl, with kvm->slots_lock held.
  */
-void kvm_pvdma_memslot_changed(struct kvm *kvm, enum kvm_mr_change change)
+void kvm_pvdma_memslot_changed(struct kvm *kvm,
+			       const struct kvm_memory_slot *old,
+			       const struct kvm_memory_slot *new,
+			       enum kvm_mr_change change)
 {
 	/* Pairs with the release in kvm_pvdma_enable_cap(). */
 	struct pvdma_vm *vm = smp_load_acquire(&kvm->arch.pvdma);
 
-	if (vm && change != KVM_MR_CREATE)
-		pvdma_bump_epoch(vm);
+	lockdep_assert_held(&kvm->slots_lock);
+
+	if (!vm)
+		return;
+	switch (change) {
+	case KVM_MR_DELETE:
+	case KVM_MR_MOVE:
+		pvdma_slot_changed(vm, old->userspace_addr, old->npages, true);
+		break;
+	case KVM_MR_FLAGS_ONLY:
+		if (!kvm_slot_dirty_track_enabled(old) &&
+		    kvm_slot_dirty_track_enabled(new))
+			pvdma_slot_changed(vm, new->userspace_addr, new->npages,
+					   false);
+		break;
+	default:
+		break;
+	}
 }
 
 /**
- * kvm_pvdma_gfn_range_invalidated - host memory of guest frames goes away
+ * kvm_pvdma_invalidate_range_start - host memory of the VM may change
  * @kvm:	the VM.
- * @start:	first guest frame.
- * @end:	one past the last guest frame.
+ * @range:	the MMU-notifier invalidation.
  *
- * Called for every MMU-notifier invalidation (memory discarded, remapped
- * or protected by the host).  Pinned pages stay, but the guest's frames will
- * be backed by others.
+ * Pinned pages stay, but the guest frames they back may get other memory:
+ * see pvdma_invalidate_start() for which invalidations concern them.
  *
- * Context: under kvm->mmu_lock: must not sleep.
+ * Context: kvm_mmu_notifier_invalidate_range_start(), after KVM took the
+ * invalidation into mmu_invalidate_in_progress (under mmu_lock), so a map
+ * racing with it either is found here or pins again.  May not sleep.
  */
-void kvm_pvdma_gfn_range_invalidated(struct kvm *kvm, gfn_t start, gfn_t end)
+void kvm_pvdma_invalidate_range_start(struct kvm *kvm,
+				      const struct mmu_notifier_range *range)
 {
 	/* Pairs with the release in kvm_pvdma_enable_cap(). */
 	struct pvdma_vm *vm = smp_load_acquire(&kvm->arch.pvdma);
 
-	if (vm)
-		pvdma_invalidate_gfns(vm, start, end);
+	if (!vm)
+		return;
+	pvdma_invalidate_start(vm, range->start, range->end, range->event);
+	pvdma_kvm_log_shared(kvm, vm);
+}
+
+/**
+ * kvm_pvdma_invalidate_range_end - an invalidation of host memory is over
+ * @kvm:	the VM.
+ * @range:	the MMU-notifier invalidation.
+ *
+ * Context: kvm_mmu_notifier_invalidate_range_end(), before KVM ends the
+ * invalidation: the guest cannot fault the range in again yet.  May not
+ * sleep.
+ */
+void kvm_pvdma_invalidate_range_end(struct kvm *kvm,
+				    const struct mmu_notifier_range *range)
+{
+	/* Pairs with the release in kvm_pvdma_enable_cap(). */
+	struct pvdma_vm *vm = smp_load_acquire(&kvm->arch.pvdma);
+
+	if (!vm)
+		return;
+	pvdma_invalidate_end(vm, range->start, range->end, range->event);
+	pvdma_kvm_log_shared(kvm, vm);
 }

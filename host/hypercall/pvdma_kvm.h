@@ -7,6 +7,7 @@
 #define _PVDMA_KVM_H
 
 #include <linux/kvm_host.h>
+#include <linux/mmu_notifier.h>
 #include <linux/pvdma.h>
 
 /**
@@ -24,7 +25,13 @@ unsigned long kvm_pvdma_hypercall(struct kvm_vcpu *vcpu, unsigned long nr,
 				  int op_64_bit);
 int kvm_pvdma_enable_cap(struct kvm *kvm, struct kvm_enable_cap *cap);
 void kvm_pvdma_destroy_vm(struct kvm *kvm);
-void kvm_pvdma_memslot_changed(struct kvm *kvm, enum kvm_mr_change change);
-void kvm_pvdma_gfn_range_invalidated(struct kvm *kvm, gfn_t start, gfn_t end);
+void kvm_pvdma_memslot_changed(struct kvm *kvm,
+			       const struct kvm_memory_slot *old,
+			       const struct kvm_memory_slot *new,
+			       enum kvm_mr_change change);
+void kvm_pvdma_invalidate_range_start(struct kvm *kvm,
+				      const struct mmu_notifier_range *range);
+void kvm_pvdma_invalidate_range_end(struct kvm *kvm,
+				    const struct mmu_notifier_range *range);
 
 #endif /* _PVDMA_KVM_H */

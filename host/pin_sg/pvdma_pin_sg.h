@@ -14,11 +14,34 @@
 
 #include <linux/interval_tree.h>
 #include <linux/mm_types.h>
+#include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/xarray.h>
 #include <linux/pvdma.h>
+
+struct pvdma_mapping;
+
+/**
+ * struct pvdma_chunk - guest frames pinned through one host virtual range
+ * @hva:	the host virtual pages, as page numbers (address >> PAGE_SHIFT):
+ *		the key of &pvdma_vm.pinned, where invalidations find it.
+ * @gfn:	the guest frame behind the first page.
+ * @npages:	pages in the chunk.
+ * @first:	index of its first page in the mapping's page array.
+ * @m:		the mapping it belongs to.
+ *
+ * A range of a map is pinned in one chunk per host virtual range its frames
+ * resolve to (one per memslot it crosses).
+ */
+struct pvdma_chunk {
+	struct interval_tree_node hva;
+	u64 gfn;
+	unsigned long npages;
+	unsigned long first;
+	struct pvdma_mapping *m;
+};
 
 /**
  * struct pvdma_pin_backend - how the engine reaches guest memory
@@ -32,9 +55,31 @@
  *		-KVM_E* / -PVDMA_E* code.  Pinned pages go to @pages.
  * @unpin:	release @npages pins taken by @pin, marking them dirty if
  *		@dirty.
- * @mark_dirty:	optional: log @npages guest frames from @gfn as written, for
- *		dirty logging.  Called on unmap of device-writable mappings
+ * @mmu_seq:	optional, with @commit: snapshot the count of finished
+ *		invalidations of guest memory, before anything is pinned.
+ * @commit:	run @fn(@arg) under the lock that orders it against
+ *		invalidations of guest memory, unless an invalidation that
+ *		may concern the frames of @chunks finished since @seq was
+ *		taken or is still running; then return false without calling
+ *		@fn, and the engine pins again.  This is KVM's own protocol
+ *		(mmu_invalidate_seq, mmu_invalidate_retry_gfn()) for pages it
+ *		maps, applied to pages it hands to a device.
+ * @dirty_room:	optional: how many frames may be logged now without losing
+ *		one (KVM: room in the vCPU's dirty ring below its soft limit;
+ *		ULONG_MAX when unbounded).  *@limit is set to the most there can
+ *		ever be.  When it returns 0, the backend has arranged for the
+ *		vCPU to exit to its VMM, which makes room, before the guest runs
+ *		again.
+ * @dirty_cost:	optional, with @dirty_room: how much room logging @npages
+ *		frames from @gfn takes (frames in memslots without dirty
+ *		logging take none).
+ * @mark_dirty:	optional: log guest frames from @gfn as written by the
+ *		device, in order, as long as *@room lasts, which it decreases.
+ *		Returns how many of the @npages frames are done (logged, or
+ *		needing no log).  Called on unmap of device-writable mappings
  *		while the VM is alive.
+ *
+ * @ctx is what the caller handed to the engine call (KVM: the vCPU).
  */
 struct pvdma_pin_backend {
 	long (*resolve)(void *ctx, u64 gfn, unsigned long max, bool write,
@@ -42,7 +87,14 @@ struct pvdma_pin_backend {
 	long (*pin)(void *ctx, unsigned long hva, unsigned long npages,
 		    bool write, struct page **pages);
 	void (*unpin)(struct page **pages, unsigned long npages, bool dirty);
-	void (*mark_dirty)(void *ctx, u64 gfn, unsigned long npages);
+	unsigned long (*mmu_seq)(void *ctx);
+	bool (*commit)(void *ctx, unsigned long seq,
+		       const struct pvdma_chunk *chunks, unsigned int nr,
+		       void (*fn)(void *arg), void *arg);
+	unsigned long (*dirty_room)(void *ctx, unsigned long *limit);
+	unsigned long (*dirty_cost)(void *ctx, u64 gfn, unsigned long npages);
+	unsigned long (*mark_dirty)(void *ctx, u64 gfn, unsigned long npages,
+				    unsigned long *room);
 };
 
 /**
@@ -83,22 +135,32 @@ struct pvdma_counters {
 	u64 fail_handle;
 };
 
+/* &pvdma_vm.flags */
+#define PVDMA_VM_SHARED_UNLOGGED	0	/* status page written, not logged */
+
 /**
  * struct pvdma_vm - the pin tracker of one VM
  * @lock:	serialises handle insertion/removal against limit checks and
- *		@counters; never held while pinning, so a slow fault in one
- *		vCPU does not stall the others.
+ *		@counters, and the dirty logging of unmaps; never held while
+ *		pinning, so a slow fault in one vCPU does not stall the others.
  * @handles:	live mappings, indexed by handle.
  * @next_handle: cyclic allocation cursor, so a stale handle is unlikely to
  *		name a new mapping.
- * @gfn_lock:	protects @pinned_gfns, @epoch and @shared; a spinlock because
- *		invalidations arrive under KVM's mmu_lock.
- * @pinned_gfns: interval tree of the guest frames of every live mapping, so
- *		an invalidation of host memory finds pinned frames in O(log n).
+ * @gfn_lock:	protects @pinned, @epoch and the status page fields; a
+ *		spinlock because invalidations arrive from MMU notifiers.
+ * @pinned:	interval tree of the host virtual pages of every live
+ *		mapping (&pvdma_chunk.hva), so an invalidation of host memory
+ *		finds pinned frames in O(log n).
  * @epoch:	translation epoch, see &struct pvdma_shared.
  * @shared:	the guest's status page, or NULL; mapped through the direct
  *		map of @shared_page.
- * @shared_page: the pinned page behind @shared.
+ * @shared_page: the pinned page behind @shared, or of a lost status page
+ *		until it is reaped.
+ * @shared_hva:	the host virtual page number of the status page.
+ * @shared_gfn:	its guest frame.
+ * @shared_lost: a status page was registered, but its memory went away: the
+ *		guest must register one again; @shared is NULL.
+ * @flags:	%PVDMA_VM_SHARED_UNLOGGED.
  * @mm:		the VMM's mm, charged in pinned_vm for every pinned page.
  *		Held with mmgrab() because the VM may be destroyed from a
  *		task other than the VMM.
@@ -107,14 +169,18 @@ struct pvdma_counters {
  * @counters:	statistics, protected by @lock.
  */
 struct pvdma_vm {
-	struct mutex lock;	/* limits, counters, handle insert/remove */
+	struct mutex lock;	/* limits, counters, handles, unmap logging */
 	struct xarray handles;
 	u32 next_handle;
-	spinlock_t gfn_lock;	/* @pinned_gfns, @epoch, @shared */
-	struct rb_root_cached pinned_gfns;
+	spinlock_t gfn_lock;	/* @pinned, @epoch, the status page */
+	struct rb_root_cached pinned;
 	u64 epoch;
 	struct pvdma_shared *shared;
 	struct page *shared_page;
+	unsigned long shared_hva;
+	u64 shared_gfn;
+	bool shared_lost;
+	unsigned long flags;
 	struct mm_struct *mm;
 	const struct pvdma_pin_backend *backend;
 	struct pvdma_limits limits;
@@ -141,10 +207,20 @@ struct pvdma_map_req {
 	u64 handle;
 };
 
+/*
+ * A page whose reference count is above this is not pinned again.  Every
+ * FOLL_PIN of a small folio adds GUP_PIN_COUNTING_BIAS (1024) to it, so
+ * without a bound some 2^21 pins of one page, by one VM or by several
+ * sharing it, would overflow the count.  The margin above the bound takes
+ * pins made concurrently by others before they see it.
+ */
+#define PVDMA_PAGE_REF_CEILING	(INT_MAX / 2)
+
 struct pvdma_vm *pvdma_vm_create(struct mm_struct *mm,
 				 const struct pvdma_pin_backend *backend,
 				 const struct pvdma_limits *limits);
 void pvdma_vm_destroy(struct pvdma_vm *vm);
+void pvdma_reset(struct pvdma_vm *vm);
 
 long pvdma_validate_ranges(const struct pvdma_range *ranges,
 			   unsigned int nr_ranges, unsigned long max_pages,
@@ -153,10 +229,21 @@ long pvdma_map(struct pvdma_vm *vm, void *ctx, struct pvdma_map_req *req,
 	       int (*publish)(void *ctx, const struct pvdma_map_req *req));
 long pvdma_unmap(struct pvdma_vm *vm, void *ctx, const u64 *handles,
 		 unsigned int nr);
+long pvdma_unmap_one(struct pvdma_vm *vm, void *ctx, u64 handle);
 void pvdma_count_failure(struct pvdma_vm *vm, long err);
+
 long pvdma_set_shared(struct pvdma_vm *vm, void *ctx, u64 gfn);
 void pvdma_clear_shared(struct pvdma_vm *vm);
+void pvdma_reap_shared(struct pvdma_vm *vm);
+bool pvdma_shared_lost(struct pvdma_vm *vm);
+bool pvdma_shared_unlogged(struct pvdma_vm *vm, u64 *gfn);
+
 void pvdma_bump_epoch(struct pvdma_vm *vm);
-void pvdma_invalidate_gfns(struct pvdma_vm *vm, u64 start, u64 end);
+void pvdma_invalidate_start(struct pvdma_vm *vm, unsigned long start,
+			    unsigned long end, enum mmu_notifier_event event);
+void pvdma_invalidate_end(struct pvdma_vm *vm, unsigned long start,
+			  unsigned long end, enum mmu_notifier_event event);
+void pvdma_slot_changed(struct pvdma_vm *vm, unsigned long hva,
+			unsigned long npages, bool gone);
 
 #endif /* _PVDMA_PIN_SG_H */

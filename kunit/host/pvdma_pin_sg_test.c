@@ -9,7 +9,13 @@
  * backs which frame) decides what the engine may merge.  The fake counts
  * every pin per page, so an unpin of a page that is not pinned, or a pin left
  * behind, fails the test; it can fail the Nth resolve or pin call and give
- * short pins, to walk every unwind path.
+ * short pins, to walk every unwind path.  Like FOLL_PIN, each pin adds
+ * GUP_PIN_COUNTING_BIAS to the page's reference count.
+ *
+ * It also fakes what KVM gives the engine around a pin: the invalidation
+ * sequence (an invalidation can be injected right after the Nth pin, with
+ * the frame getting another page, as a discard by the VMM would do), and a
+ * dirty ring with a soft limit, whose overflow fails the test.
  *
  * KUnit runs each case in a kernel thread without an mm, so each case
  * charges a fresh mm from mm_alloc() and checks that its pinned_vm is back
@@ -21,9 +27,12 @@
 #include <linux/bitmap.h>
 #include <linux/capability.h>
 #include <linux/cred.h>
+#include <linux/kthread.h>
 #include <linux/gfp.h>
 #include <linux/minmax.h>
 #include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/mmu_notifier.h>
 #include <linux/prandom.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
@@ -98,6 +107,19 @@ static const struct fake_slot fake_slots[] = {
  * @publish_probe:	make the publish callback try to unmap the new handle.
  * @probe_ret:		what that unmap returned.
  * @pins_at_publish:	@live_pins when publish was called.
+ * @mmu_seq:		invalidations finished so far.
+ * @commit_calls:	calls of commit so far.
+ * @stale_commits:	commits refused as stale.
+ * @inject_at_pin:	after this pin call (1-based), 0 for never, the host
+ *			discards the memory behind @inject_gfn: the frame gets
+ *			the page of the unused frame @inject_spare.
+ * @inject_gfn:		see @inject_at_pin.
+ * @inject_spare:	see @inject_at_pin.
+ * @ring_soft:		the fake dirty ring's soft limit, 0 for no ring (the
+ *			bitmap: logging is never short of room).
+ * @ring_used:		entries pushed and not harvested.
+ * @ring_exits:		times the backend had to make the vCPU exit.
+ * @dirty_count:	times each frame was logged.
  */
 struct fake {
 	struct kunit *test;
@@ -136,7 +158,22 @@ struct fake {
 	bool publish_probe;
 	long probe_ret;
 	long pins_at_publish;
+
+	unsigned long mmu_seq;
+	unsigned long commit_calls;
+	unsigned long stale_commits;
+	unsigned long inject_at_pin;
+	u64 inject_gfn;
+	u64 inject_spare;
+
+	unsigned long ring_soft;
+	unsigned long ring_used;
+	unsigned long ring_exits;
+	u8 dirty_count[FAKE_NR_GFNS];
 };
+
+/* A fake ring has this many entries beyond its soft limit, as KVM's. */
+#define FAKE_RING_RSVD		64
 
 static const struct pvdma_limits fake_default_limits = {
 	.max_pinned_pages = 4096,
@@ -217,6 +254,17 @@ static long fake_resolve(void *ctx, u64 gfn, unsigned long max, bool write,
 	return n;
 }
 
+static void fake_invalidate(struct fake *f, u64 gfn_start, u64 gfn_end,
+			    enum mmu_notifier_event event);
+
+/* The host discards the memory behind a frame: another page backs it. */
+static void fake_discard(struct fake *f, u64 gfn, u64 spare)
+{
+	swap(f->host_idx[gfn], f->host_idx[spare]);
+	f->mmu_seq++;
+	fake_invalidate(f, gfn, gfn + 1, MMU_NOTIFY_CLEAR);
+}
+
 static long fake_pin(void *ctx, unsigned long hva, unsigned long npages,
 		     bool write, struct page **pages)
 {
@@ -251,8 +299,13 @@ static long fake_pin(void *ctx, unsigned long hva, unsigned long npages,
 	for (i = 0; i < npages; i++) {
 		pages[i] = fake_page(f, gfn + i);
 		f->pins[f->host_idx[gfn + i]]++;
+		page_ref_add(pages[i], GUP_PIN_COUNTING_BIAS);
 	}
 	f->live_pins += npages;
+
+	/* Right after the pin, before the engine tracks it. */
+	if (f->inject_at_pin && f->pin_calls == f->inject_at_pin)
+		fake_discard(f, f->inject_gfn, f->inject_spare);
 	return npages;
 }
 
@@ -273,6 +326,7 @@ static void fake_unpin(struct page **pages, unsigned long npages, bool dirty)
 		}
 		f->pins[idx]--;
 		f->live_pins--;
+		page_ref_sub(pages[i], GUP_PIN_COUNTING_BIAS);
 	}
 	if (dirty)
 		f->dirty_unpins += npages;
@@ -280,32 +334,136 @@ static void fake_unpin(struct page **pages, unsigned long npages, bool dirty)
 		f->clean_unpins += npages;
 }
 
-static void fake_mark_dirty(void *ctx, u64 gfn, unsigned long npages)
+static unsigned long fake_mmu_seq(void *ctx)
 {
 	struct fake *f = ctx;
+
+	return f->mmu_seq;
+}
+
+static bool fake_commit(void *ctx, unsigned long seq,
+			const struct pvdma_chunk *chunks, unsigned int nr,
+			void (*fn)(void *arg), void *arg)
+{
+	struct fake *f = ctx;
+	unsigned int i;
+
+	f->commit_calls++;
+	/* The chunks must say where each frame was pinned through. */
+	for (i = 0; i < nr; i++) {
+		const struct fake_slot *s = fake_slot_of_gfn(chunks[i].gfn);
+
+		if (!s || chunks[i].hva.start !=
+		    (s->hva >> PAGE_SHIFT) + chunks[i].gfn - s->base_gfn ||
+		    chunks[i].hva.last - chunks[i].hva.start + 1 !=
+		    chunks[i].npages)
+			KUNIT_FAIL(f->test, "chunk %u: gfn %llu at %#lx+%lu pages",
+				   i, chunks[i].gfn, chunks[i].hva.start,
+				   chunks[i].npages);
+	}
+	if (seq != f->mmu_seq) {
+		f->stale_commits++;
+		return false;
+	}
+	fn(arg);
+	return true;
+}
+
+static unsigned long fake_dirty_room(void *ctx, unsigned long *limit)
+{
+	struct fake *f = ctx;
+
+	if (!f->ring_soft) {
+		*limit = ULONG_MAX;
+		return ULONG_MAX;
+	}
+	*limit = f->ring_soft;
+	if (f->ring_used >= f->ring_soft) {
+		f->ring_exits++;
+		return 0;
+	}
+	return f->ring_soft - f->ring_used;
+}
+
+static unsigned long fake_dirty_cost(void *ctx, u64 gfn, unsigned long npages)
+{
+	struct fake *f = ctx;
+
+	return f->ring_soft ? npages : 0;
+}
+
+static unsigned long fake_mark_dirty(void *ctx, u64 gfn, unsigned long npages,
+				     unsigned long *room)
+{
+	struct fake *f = ctx;
+	unsigned long i;
 
 	KUNIT_EXPECT_PTR_EQ(f->test, f, fake_current());
 	if (gfn + npages > FAKE_NR_GFNS) {
 		KUNIT_FAIL(f->test, "mark_dirty of %lu frames at %llu", npages,
 			   gfn);
-		return;
+		return 0;
 	}
+	if (f->ring_soft) {
+		npages = min(npages, *room);
+		*room -= npages;
+		f->ring_used += npages;
+		/* Past the reserve, KVM would overwrite unharvested entries. */
+		if (f->ring_used > f->ring_soft + FAKE_RING_RSVD)
+			KUNIT_FAIL(f->test, "dirty ring overrun: %lu entries",
+				   f->ring_used);
+		if (f->ring_used >= f->ring_soft)
+			f->ring_exits++;
+	}
+	for (i = 0; i < npages; i++)
+		f->dirty_count[gfn + i]++;
 	bitmap_set(f->dirty_gfns, gfn, npages);
 	f->mark_dirty_pages += npages;
+	return npages;
 }
 
 static const struct pvdma_pin_backend fake_backend = {
 	.resolve = fake_resolve,
 	.pin = fake_pin,
 	.unpin = fake_unpin,
+	.mmu_seq = fake_mmu_seq,
+	.commit = fake_commit,
+	.dirty_room = fake_dirty_room,
+	.dirty_cost = fake_dirty_cost,
 	.mark_dirty = fake_mark_dirty,
 };
 
+/* Only the mandatory operations: no invalidation protocol, no logging. */
 static const struct pvdma_pin_backend fake_backend_no_dirty_log = {
 	.resolve = fake_resolve,
 	.pin = fake_pin,
 	.unpin = fake_unpin,
 };
+
+/*
+ * What KVM's MMU notifier does for an invalidation of the host memory
+ * behind guest frames [@gfn_start, @gfn_end): start and end, per memslot,
+ * by host virtual address.
+ */
+static void fake_invalidate(struct fake *f, u64 gfn_start, u64 gfn_end,
+			    enum mmu_notifier_event event)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(fake_slots); i++) {
+		const struct fake_slot *s = &fake_slots[i];
+		u64 lo = max(gfn_start, s->base_gfn);
+		u64 hi = min(gfn_end, s->base_gfn + s->npages);
+		unsigned long start, end;
+
+		if (lo >= hi)
+			continue;
+		start = s->hva + ((lo - s->base_gfn) << PAGE_SHIFT);
+		end = s->hva + ((hi - s->base_gfn) << PAGE_SHIFT);
+		pvdma_invalidate_start(f->vm, start, end, event);
+		pvdma_invalidate_end(f->vm, start, end, event);
+	}
+}
 
 static int fake_publish(void *ctx, const struct pvdma_map_req *req)
 {
@@ -482,7 +640,7 @@ static void validate_counts_pages(struct kunit *test)
 		{ GPA(3, 0x800), PAGE_SIZE, 2 },
 		{ GPA(3, 0x800), 2 * PAGE_SIZE - 0x800, 2 },
 		{ GPA(3, 0x800), 2 * PAGE_SIZE - 0x7ff, 3 },
-		{ U64_MAX, 1, 1 },
+		{ U64_MAX - 1, 1, 1 },
 	};
 	unsigned int i;
 
@@ -531,9 +689,12 @@ static void validate_overflow(struct kunit *test)
 		{ 1ULL << 63, (1ULL << 63) + 1 },
 		{ GPA(1, 0), U64_MAX },
 		{ U64_MAX - PAGE_SIZE + 2, PAGE_SIZE },
+		/* gpa + len is exactly 2^64: that overflows too. */
+		{ U64_MAX - PAGE_SIZE + 1, PAGE_SIZE },
+		{ U64_MAX, 1 },
 	};
-	/* The last page of the address space is a valid range. */
-	const struct pvdma_range last = { U64_MAX - PAGE_SIZE + 1, PAGE_SIZE };
+	/* Up to the last byte but one of the address space is valid. */
+	const struct pvdma_range last = { U64_MAX - PAGE_SIZE, PAGE_SIZE };
 	unsigned long n = 0;
 	unsigned int i;
 
@@ -541,8 +702,8 @@ static void validate_overflow(struct kunit *test)
 		KUNIT_EXPECT_EQ_MSG(test,
 				    pvdma_validate_ranges(&bad[i], 1, ULONG_MAX, &n),
 				    -KVM_EINVAL, "case %u", i);
-	KUNIT_EXPECT_EQ(test, pvdma_validate_ranges(&last, 1, 1, &n), 0);
-	KUNIT_EXPECT_EQ(test, n, 1);
+	KUNIT_EXPECT_EQ(test, pvdma_validate_ranges(&last, 1, 2, &n), 0);
+	KUNIT_EXPECT_EQ(test, n, 2);
 }
 
 static void validate_too_many_pages(struct kunit *test)
@@ -1736,23 +1897,20 @@ static void tracker_counters(struct kunit *test)
 static void tracker_footprint(struct kunit *test)
 {
 	struct fake *f = test->priv;
-	size_t mapping, pages, total;
-	void *m;
+	size_t total;
 	u64 h;
 
 	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(0, 0), 512 * PAGE_SIZE,
 					PVDMA_MAP_FROM_DEVICE, &h), 0);
 	KUNIT_ASSERT_EQ(test, f->req.nr_segs, 1);
-	m = xa_load(&f->vm->handles, h);
-	KUNIT_ASSERT_NOT_NULL(test, m);
-	/* The mapping with its one range, and its array of page pointers. */
-	mapping = ksize(m);
-	pages = kmalloc_size_roundup(512 * sizeof(struct page *));
-	total = mapping + pages;
-	kunit_info(test, "512-page map: mapping %zu + pages %zu = %zu bytes, %zu.%03zu bytes/page\n",
-		   mapping, pages, total, total / 512,
-		   (total % 512) * 1000 / 512);
+	/* The mapping, its one chunk and its array of page pointers. */
+	total = f->vm->counters.tracker_bytes;
+	KUNIT_EXPECT_GE(test, total, 512 * sizeof(struct page *));
+	kunit_info(test, "512-page map: %zu bytes, %zu.%03zu bytes/page\n",
+		   total, total / 512, (total % 512) * 1000 / 512);
 	KUNIT_EXPECT_LE(test, total, 16 * 512);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.tracker_bytes, 0);
 }
 
 static struct kunit_case pvdma_tracker_cases[] = {
@@ -1777,21 +1935,24 @@ static void epoch_invalidate_pinned(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, fake_map(f, r, 2, PVDMA_MAP_TO_DEVICE, 4, &h), 0);
 	e = f->vm->epoch;
 	/* Frames 10..12 and 100 are pinned; end is exclusive. */
-	pvdma_invalidate_gfns(f->vm, 13, 100);
-	pvdma_invalidate_gfns(f->vm, 0, 10);
-	pvdma_invalidate_gfns(f->vm, 101, 1ULL << 40);
-	pvdma_invalidate_gfns(f->vm, 12, 12);
+	fake_invalidate(f, 13, 100, MMU_NOTIFY_CLEAR);
+	fake_invalidate(f, 0, 10, MMU_NOTIFY_CLEAR);
+	fake_invalidate(f, 101, 1ULL << 40, MMU_NOTIFY_CLEAR);
+	fake_invalidate(f, 12, 12, MMU_NOTIFY_CLEAR);
+	pvdma_invalidate_start(f->vm, 0x100000000000UL + 12 * PAGE_SIZE,
+			       0x100000000000UL + 12 * PAGE_SIZE,
+			       MMU_NOTIFY_UNMAP);
 	KUNIT_EXPECT_EQ(test, f->vm->epoch, e);
-	pvdma_invalidate_gfns(f->vm, 12, 13);
+	fake_invalidate(f, 12, 13, MMU_NOTIFY_CLEAR);
 	KUNIT_EXPECT_EQ(test, f->vm->epoch, e + 1);
-	pvdma_invalidate_gfns(f->vm, 0, 11);
+	fake_invalidate(f, 0, 11, MMU_NOTIFY_UNMAP);
 	KUNIT_EXPECT_EQ(test, f->vm->epoch, e + 2);
-	pvdma_invalidate_gfns(f->vm, 100, 101);
+	fake_invalidate(f, 100, 101, MMU_NOTIFY_CLEAR);
 	KUNIT_EXPECT_EQ(test, f->vm->epoch, e + 3);
 
 	/* Unpinned frames do not concern the guest any more. */
 	KUNIT_ASSERT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
-	pvdma_invalidate_gfns(f->vm, 0, 1ULL << 40);
+	fake_invalidate(f, 0, 1ULL << 40, MMU_NOTIFY_CLEAR);
 	KUNIT_EXPECT_EQ(test, f->vm->epoch, e + 3);
 }
 
@@ -1811,9 +1972,9 @@ static void epoch_failed_map_untracked(struct kunit *test)
 			-KVM_E2BIG);
 	expect_nothing_pinned(test, f);
 	KUNIT_EXPECT_EQ(test, f->vm->counters.maps, 0);
-	pvdma_invalidate_gfns(f->vm, 0, FAKE_NR_GFNS);
+	fake_invalidate(f, 0, FAKE_NR_GFNS, MMU_NOTIFY_CLEAR);
 	KUNIT_EXPECT_EQ(test, f->vm->epoch, e);
-	KUNIT_EXPECT_TRUE(test, RB_EMPTY_ROOT(&f->vm->pinned_gfns.rb_root));
+	KUNIT_EXPECT_TRUE(test, RB_EMPTY_ROOT(&f->vm->pinned.rb_root));
 }
 
 static void epoch_never_zero(struct kunit *test)
@@ -1849,7 +2010,7 @@ static void shared_page_tracks_epoch(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, shared_epoch(f, 7), f->vm->epoch);
 	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(40, 0), 1, PVDMA_MAP_TO_DEVICE,
 					&h), 0);
-	pvdma_invalidate_gfns(f->vm, 40, 41);
+	fake_invalidate(f, 40, 41, MMU_NOTIFY_CLEAR);
 	KUNIT_EXPECT_EQ(test, shared_epoch(f, 7), f->vm->epoch);
 
 	/* A new page replaces the old one, which is released dirty. */
@@ -1934,6 +2095,758 @@ static struct kunit_case pvdma_epoch_cases[] = {
 	{}
 };
 
+/* ---- pvdma_host_race: invalidations while a map pins ------------------- */
+
+/*
+ * The host discards the memory behind a frame after it was pinned but
+ * before the engine tracked it: the invalidation finds nothing, so the map
+ * must notice by itself and pin the page that backs the frame now.
+ */
+static void race_invalidate_between_pin_and_track(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	unsigned int old_page = f->host_idx[5];
+	u64 h, e = f->vm->epoch;
+
+	f->inject_at_pin = 1;
+	f->inject_gfn = 5;
+	f->inject_spare = GFN_HOLE;
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(5, 0), 2 * PAGE_SIZE,
+					PVDMA_MAP_FROM_DEVICE, &h), 0);
+	KUNIT_EXPECT_NE(test, f->host_idx[5], old_page);
+	/* The guest is given the page behind frame 5 now, not the orphan. */
+	KUNIT_EXPECT_EQ(test, f->segs[0].addr, fake_phys(f, 5));
+	KUNIT_EXPECT_EQ(test, f->pins[f->host_idx[5]], 1);
+	KUNIT_EXPECT_EQ(test, f->pins[old_page], 0);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 2);
+	KUNIT_EXPECT_EQ(test, f->stale_commits, 1);
+	KUNIT_EXPECT_EQ(test, f->commit_calls, 2);
+	/* Nothing the guest kept was concerned. */
+	KUNIT_EXPECT_EQ(test, f->vm->epoch, e);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
+	expect_nothing_pinned(test, f);
+}
+
+/* Once tracked, the same invalidation finds the frame: the epoch moves. */
+static void race_invalidate_after_track(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h, e;
+
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(5, 0), 2 * PAGE_SIZE,
+					PVDMA_MAP_FROM_DEVICE, &h), 0);
+	e = f->vm->epoch;
+	fake_discard(f, 6, GFN_HOLE);
+	KUNIT_EXPECT_EQ(test, f->vm->epoch, e + 1);
+	KUNIT_EXPECT_EQ(test, f->stale_commits, 0);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
+}
+
+/* A map across ranges and slots is checked as a whole, and pinned anew. */
+static void race_invalidate_in_later_range(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	const struct pvdma_range r[] = {
+		{ GPA(GFN_SLOT1 - 2, 0), 4 * PAGE_SIZE },
+		{ GPA(30, 0), PAGE_SIZE },
+	};
+	unsigned int old_page = f->host_idx[30];
+	u64 h;
+
+	/* Pin calls: slot 0, slot 1, then frame 30. */
+	f->inject_at_pin = 3;
+	f->inject_gfn = 30;
+	f->inject_spare = GFN_HOLE + 1;
+	KUNIT_ASSERT_EQ(test, fake_map(f, r, 2, PVDMA_MAP_TO_DEVICE, 8, &h), 0);
+	KUNIT_EXPECT_EQ(test, f->pins[old_page], 0);
+	KUNIT_EXPECT_EQ(test, f->pins[f->host_idx[30]], 1);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 5);
+	KUNIT_EXPECT_EQ(test, f->segs[f->req.nr_segs - 1].addr, fake_phys(f, 30));
+	KUNIT_EXPECT_EQ(test, f->stale_commits, 1);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
+	expect_nothing_pinned(test, f);
+}
+
+/* The status page is pinned by the same protocol. */
+static void race_invalidate_status_page(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	unsigned int old_page = f->host_idx[7];
+
+	f->inject_at_pin = 1;
+	f->inject_gfn = 7;
+	f->inject_spare = GFN_HOLE;
+	KUNIT_ASSERT_EQ(test, pvdma_set_shared(f->vm, f, 7), 0);
+	KUNIT_EXPECT_EQ(test, f->pins[old_page], 0);
+	KUNIT_EXPECT_EQ(test, f->pins[f->host_idx[7]], 1);
+	KUNIT_EXPECT_PTR_EQ(test, f->vm->shared_page, fake_page(f, 7));
+	KUNIT_EXPECT_EQ(test, shared_epoch(f, 7), f->vm->epoch);
+	KUNIT_EXPECT_EQ(test, f->stale_commits, 1);
+}
+
+static struct kunit_case pvdma_race_cases[] = {
+	KUNIT_CASE(race_invalidate_between_pin_and_track),
+	KUNIT_CASE(race_invalidate_after_track),
+	KUNIT_CASE(race_invalidate_in_later_range),
+	KUNIT_CASE(race_invalidate_status_page),
+	{}
+};
+
+/* ---- pvdma_host_dirty_ring: logging device writes with bounded room ---- */
+
+static void fake_ring(struct fake *f, unsigned long soft, unsigned long used)
+{
+	f->ring_soft = soft;
+	f->ring_used = used;
+	f->ring_exits = 0;
+}
+
+/* Every frame of [@gfn, @gfn + @n) logged exactly @times times. */
+static void expect_logged(struct kunit *test, struct fake *f, u64 gfn,
+			  unsigned long n, unsigned int times)
+{
+	unsigned long i;
+
+	for (i = 0; i < n; i++)
+		KUNIT_EXPECT_EQ_MSG(test, f->dirty_count[gfn + i], times,
+				    "frame %llu", gfn + i);
+}
+
+/*
+ * One unmap with more to log than the ring has room for: it logs what
+ * fits, keeps the pins and asks to be repeated, until all is logged.
+ */
+static void ring_unmap_one_repeats(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h;
+
+	fake_ring(f, 8, 0);
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(0, 0), 20 * PAGE_SIZE,
+					PVDMA_MAP_FROM_DEVICE, &h), 0);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap_one(f->vm, f, h), -PVDMA_EAGAIN);
+	KUNIT_EXPECT_EQ(test, f->ring_used, 8);
+	KUNIT_EXPECT_EQ(test, f->ring_exits, 1);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 20);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.live_handles, 1);
+	/* Repeated before the VMM harvested: no progress, nothing lost. */
+	KUNIT_EXPECT_EQ(test, pvdma_unmap_one(f->vm, f, h), -PVDMA_EAGAIN);
+	KUNIT_EXPECT_EQ(test, f->ring_used, 8);
+	f->ring_used = 0;
+	KUNIT_EXPECT_EQ(test, pvdma_unmap_one(f->vm, f, h), -PVDMA_EAGAIN);
+	f->ring_used = 0;
+	KUNIT_EXPECT_EQ(test, pvdma_unmap_one(f->vm, f, h), 0);
+	KUNIT_EXPECT_EQ(test, f->ring_used, 4);
+	expect_logged(test, f, 0, 20, 1);
+	KUNIT_EXPECT_EQ(test, f->mark_dirty_pages, 20);
+	KUNIT_EXPECT_EQ(test, f->dirty_unpins, 20);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.unmaps, 1);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap_one(f->vm, f, h), -PVDMA_ENOENT);
+	expect_nothing_pinned(test, f);
+}
+
+/* Progress is kept per frame, across the chunks of several ranges. */
+static void ring_unmap_one_across_chunks(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	const struct pvdma_range r[] = {
+		{ GPA(GFN_SLOT1 - 3, 0), 6 * PAGE_SIZE },
+		{ GPA(50, 0), 2 * PAGE_SIZE },
+		{ GPA(GFN_LAST_SLOT, 0), 3 * PAGE_SIZE },
+	};
+	unsigned int calls = 0;
+	long ret;
+	u64 h;
+
+	fake_ring(f, 2, 0);
+	KUNIT_ASSERT_EQ(test, fake_map(f, r, 3, PVDMA_MAP_BIDIRECTIONAL, 16,
+				       &h), 0);
+	do {
+		f->ring_used = 0;
+		ret = pvdma_unmap_one(f->vm, f, h);
+		calls++;
+	} while (ret == -PVDMA_EAGAIN && calls < 20);
+	KUNIT_EXPECT_EQ(test, ret, 0);
+	KUNIT_EXPECT_EQ(test, calls, 6);
+	expect_logged(test, f, GFN_SLOT1 - 3, 6, 1);
+	expect_logged(test, f, 50, 2, 1);
+	expect_logged(test, f, GFN_LAST_SLOT, 3, 1);
+	KUNIT_EXPECT_EQ(test, f->mark_dirty_pages, 11);
+	expect_nothing_pinned(test, f);
+}
+
+/* Device-read mappings log nothing and never wait for the ring. */
+static void ring_to_device_never_waits(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h[2];
+
+	fake_ring(f, 8, 8);
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(0, 0), 20 * PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, &h[0]), 0);
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(40, 0), 20 * PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, &h[1]), 0);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap_one(f->vm, f, h[0]), 0);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h[1], 1), 0);
+	KUNIT_EXPECT_EQ(test, f->mark_dirty_pages, 0);
+	expect_nothing_pinned(test, f);
+}
+
+/*
+ * A batch is all or nothing: with too little room now, nothing is released
+ * but the ring is filled to its soft limit, so the vCPU exits to have it
+ * harvested; after the harvest the batch goes through.
+ */
+static void ring_batch_waits_for_room(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h[2];
+
+	fake_ring(f, 32, 25);
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(0, 0), 6 * PAGE_SIZE,
+					PVDMA_MAP_FROM_DEVICE, &h[0]), 0);
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(10, 0), 6 * PAGE_SIZE,
+					PVDMA_MAP_FROM_DEVICE, &h[1]), 0);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, h, 2), -PVDMA_EAGAIN);
+	KUNIT_EXPECT_EQ(test, f->ring_used, 32);
+	KUNIT_EXPECT_GE(test, f->ring_exits, 1);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 12);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.live_handles, 2);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.unmaps, 0);
+	f->ring_used = 0;
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, h, 2), 0);
+	/* The 7 that fitted were logged early, then all 12 with the batch. */
+	KUNIT_EXPECT_EQ(test, f->mark_dirty_pages, 7 + 12);
+	expect_logged(test, f, 0, 6, 2);
+	expect_logged(test, f, 10, 1, 2);
+	expect_logged(test, f, 11, 5, 1);
+	expect_nothing_pinned(test, f);
+}
+
+/* More than half the ring in one batch: never; one by one instead. */
+static void ring_batch_too_big(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	unsigned int i;
+	long ret;
+	u64 h[2];
+
+	fake_ring(f, 32, 0);
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(0, 0), 10 * PAGE_SIZE,
+					PVDMA_MAP_FROM_DEVICE, &h[0]), 0);
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(20, 0), 7 * PAGE_SIZE,
+					PVDMA_MAP_FROM_DEVICE, &h[1]), 0);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, h, 2), -KVM_E2BIG);
+	KUNIT_EXPECT_EQ(test, f->mark_dirty_pages, 0);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.live_handles, 2);
+	/* No mark is left behind by the refused batch. */
+	for (i = 0; i < 2; i++) {
+		ret = pvdma_unmap_one(f->vm, f, h[i]);
+		if (ret == -PVDMA_EAGAIN) {
+			f->ring_used = 0;
+			ret = pvdma_unmap_one(f->vm, f, h[i]);
+		}
+		KUNIT_EXPECT_EQ(test, ret, 0);
+	}
+	expect_logged(test, f, 0, 10, 1);
+	expect_logged(test, f, 20, 7, 1);
+	expect_nothing_pinned(test, f);
+}
+
+/* A batch takes up where an unmap of one of its mappings stopped. */
+static void ring_batch_after_partial(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h[2];
+
+	fake_ring(f, 32, 24);
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(0, 0), 14 * PAGE_SIZE,
+					PVDMA_MAP_FROM_DEVICE, &h[0]), 0);
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(20, 0), 2 * PAGE_SIZE,
+					PVDMA_MAP_FROM_DEVICE, &h[1]), 0);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap_one(f->vm, f, h[0]), -PVDMA_EAGAIN);
+	f->ring_used = 16;
+	/* 6 left of the first, 2 of the second: 8 <= 16, and room is 16. */
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, h, 2), 0);
+	expect_logged(test, f, 0, 14, 1);
+	expect_logged(test, f, 20, 2, 1);
+	KUNIT_EXPECT_EQ(test, f->ring_used, 24);
+	expect_nothing_pinned(test, f);
+}
+
+static struct kunit_case pvdma_dirty_ring_cases[] = {
+	KUNIT_CASE(ring_unmap_one_repeats),
+	KUNIT_CASE(ring_unmap_one_across_chunks),
+	KUNIT_CASE(ring_to_device_never_waits),
+	KUNIT_CASE(ring_batch_waits_for_room),
+	KUNIT_CASE(ring_batch_too_big),
+	KUNIT_CASE(ring_batch_after_partial),
+	{}
+};
+
+/* ---- pvdma_host_status: the status page goes away ----------------------- */
+
+/* Its memory is discarded: 0 for the guest, no more writes, pin released. */
+static void status_lost_on_discard(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 e, gfn;
+
+	KUNIT_ASSERT_EQ(test, pvdma_set_shared(f->vm, f, 7), 0);
+	KUNIT_EXPECT_TRUE(test, pvdma_shared_unlogged(f->vm, &gfn));
+	KUNIT_EXPECT_EQ(test, gfn, 7);
+	KUNIT_EXPECT_FALSE(test, pvdma_shared_unlogged(f->vm, &gfn));
+	e = f->vm->epoch;
+	fake_invalidate(f, 7, 8, MMU_NOTIFY_CLEAR);
+	/* The page the host pinned (and may still be the guest's) says 0. */
+	KUNIT_EXPECT_EQ(test, shared_epoch(f, 7), 0);
+	KUNIT_EXPECT_TRUE(test, pvdma_shared_lost(f->vm));
+	KUNIT_EXPECT_NULL(test, f->vm->shared);
+	KUNIT_EXPECT_TRUE(test, pvdma_shared_unlogged(f->vm, &gfn));
+	pvdma_bump_epoch(f->vm);
+	KUNIT_EXPECT_EQ(test, shared_epoch(f, 7), 0);
+	/* Still pinned until process context reaps it. */
+	KUNIT_EXPECT_EQ(test, f->live_pins, 1);
+	pvdma_reap_shared(f->vm);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 0);
+	KUNIT_EXPECT_EQ(test, f->dirty_unpins, 1);
+	pvdma_reap_shared(f->vm);
+	KUNIT_EXPECT_EQ(test, f->unpin_calls, 1);
+	/* The guest registers again: the epoch goes on from where it was. */
+	KUNIT_ASSERT_EQ(test, pvdma_set_shared(f->vm, f, 7), 0);
+	KUNIT_EXPECT_FALSE(test, pvdma_shared_lost(f->vm));
+	KUNIT_EXPECT_GT(test, shared_epoch(f, 7), e + 1);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 1);
+}
+
+/* A lost page is replaced by the next registration even before a reap. */
+static void status_lost_then_replaced(struct kunit *test)
+{
+	struct fake *f = test->priv;
+
+	KUNIT_ASSERT_EQ(test, pvdma_set_shared(f->vm, f, 7), 0);
+	fake_invalidate(f, 0, 100, MMU_NOTIFY_UNMAP);
+	KUNIT_EXPECT_TRUE(test, pvdma_shared_lost(f->vm));
+	KUNIT_ASSERT_EQ(test, pvdma_set_shared(f->vm, f, 9), 0);
+	KUNIT_EXPECT_EQ(test, f->pins[f->host_idx[7]], 0);
+	KUNIT_EXPECT_EQ(test, f->pins[f->host_idx[9]], 1);
+	KUNIT_EXPECT_EQ(test, shared_epoch(f, 9), f->vm->epoch);
+	pvdma_clear_shared(f->vm);
+	expect_nothing_pinned(test, f);
+}
+
+/* Protection changes and invalidations elsewhere keep it. */
+static void status_kept(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 e;
+
+	KUNIT_ASSERT_EQ(test, pvdma_set_shared(f->vm, f, 7), 0);
+	e = shared_epoch(f, 7);
+	fake_invalidate(f, 0, 100, MMU_NOTIFY_PROTECTION_VMA);
+	fake_invalidate(f, 0, 100, MMU_NOTIFY_PROTECTION_PAGE);
+	fake_invalidate(f, 0, 100, MMU_NOTIFY_SOFT_DIRTY);
+	fake_invalidate(f, 8, 100, MMU_NOTIFY_CLEAR);
+	KUNIT_EXPECT_FALSE(test, pvdma_shared_lost(f->vm));
+	KUNIT_EXPECT_EQ(test, shared_epoch(f, 7), e);
+	/* Logging switched on for its slot: it stays, writes get logged. */
+	pvdma_slot_changed(f->vm, fake_slots[0].hva, fake_slots[0].npages,
+			   false);
+	KUNIT_EXPECT_FALSE(test, pvdma_shared_lost(f->vm));
+	/* Another slot goes. */
+	pvdma_slot_changed(f->vm, fake_slots[1].hva, fake_slots[1].npages, true);
+	KUNIT_EXPECT_FALSE(test, pvdma_shared_lost(f->vm));
+	KUNIT_EXPECT_EQ(test, shared_epoch(f, 7), e);
+	/* Its slot goes. */
+	pvdma_slot_changed(f->vm, fake_slots[0].hva, fake_slots[0].npages, true);
+	KUNIT_EXPECT_TRUE(test, pvdma_shared_lost(f->vm));
+	KUNIT_EXPECT_EQ(test, shared_epoch(f, 7), 0);
+}
+
+/* While lost, maps cannot be kept: the guest learns of nothing stale. */
+static void status_lost_cleared(struct kunit *test)
+{
+	struct fake *f = test->priv;
+
+	KUNIT_ASSERT_EQ(test, pvdma_set_shared(f->vm, f, 7), 0);
+	fake_invalidate(f, 7, 8, MMU_NOTIFY_CLEAR);
+	KUNIT_EXPECT_TRUE(test, pvdma_shared_lost(f->vm));
+	pvdma_clear_shared(f->vm);
+	KUNIT_EXPECT_FALSE(test, pvdma_shared_lost(f->vm));
+	expect_nothing_pinned(test, f);
+}
+
+static struct kunit_case pvdma_status_cases[] = {
+	KUNIT_CASE(status_lost_on_discard),
+	KUNIT_CASE(status_lost_then_replaced),
+	KUNIT_CASE(status_kept),
+	KUNIT_CASE(status_lost_cleared),
+	{}
+};
+
+/* ---- pvdma_host_invalidate: which changes move the epoch --------------- */
+
+static void invalidate_protection_keeps_epoch(struct kunit *test)
+{
+	static const enum mmu_notifier_event keep[] = {
+		MMU_NOTIFY_PROTECTION_VMA, MMU_NOTIFY_PROTECTION_PAGE,
+		MMU_NOTIFY_SOFT_DIRTY,
+	};
+	static const enum mmu_notifier_event move[] = {
+		MMU_NOTIFY_UNMAP, MMU_NOTIFY_CLEAR, MMU_NOTIFY_RELEASE,
+		MMU_NOTIFY_MIGRATE, MMU_NOTIFY_EXCLUSIVE,
+	};
+	struct fake *f = test->priv;
+	unsigned int i;
+	u64 h, e;
+
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(10, 0), 4 * PAGE_SIZE,
+					PVDMA_MAP_FROM_DEVICE, &h), 0);
+	e = f->vm->epoch;
+	for (i = 0; i < ARRAY_SIZE(keep); i++)
+		fake_invalidate(f, 0, FAKE_NR_GFNS, keep[i]);
+	KUNIT_EXPECT_EQ(test, f->vm->epoch, e);
+	/* Pages that are not anonymous: the end cannot check them. */
+	for (i = 0; i < ARRAY_SIZE(move); i++) {
+		fake_invalidate(f, 12, 13, move[i]);
+		KUNIT_EXPECT_EQ_MSG(test, f->vm->epoch, e + i + 1, "event %d",
+				    move[i]);
+	}
+}
+
+static void invalidate_slot_changes(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h, e;
+
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(GFN_SLOT1 + 4, 0), PAGE_SIZE,
+					PVDMA_MAP_FROM_DEVICE, &h), 0);
+	e = f->vm->epoch;
+	/* Slots without pins: moved, deleted, logged. */
+	pvdma_slot_changed(f->vm, fake_slots[0].hva, fake_slots[0].npages, true);
+	pvdma_slot_changed(f->vm, fake_slots[4].hva, fake_slots[4].npages,
+			   false);
+	pvdma_slot_changed(f->vm, fake_slots[2].hva, 0, true);
+	KUNIT_EXPECT_EQ(test, f->vm->epoch, e);
+	/* The slot with the pin: logging on, then deleted. */
+	pvdma_slot_changed(f->vm, fake_slots[1].hva, fake_slots[1].npages,
+			   false);
+	KUNIT_EXPECT_EQ(test, f->vm->epoch, e + 1);
+	pvdma_slot_changed(f->vm, fake_slots[1].hva, fake_slots[1].npages, true);
+	KUNIT_EXPECT_EQ(test, f->vm->epoch, e + 2);
+	/* Gone once unmapped. */
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
+	pvdma_slot_changed(f->vm, fake_slots[1].hva, fake_slots[1].npages, true);
+	KUNIT_EXPECT_EQ(test, f->vm->epoch, e + 2);
+}
+
+static struct kunit_case pvdma_invalidate_cases[] = {
+	KUNIT_CASE(invalidate_protection_keeps_epoch),
+	KUNIT_CASE(invalidate_slot_changes),
+	{}
+};
+
+/*
+ * ---- pvdma_host_anon: real anonymous memory of a real mm ----------------
+ *
+ * The end of an invalidation decides for small anonymous pages by looking
+ * at them, which a fake cannot imitate.  These cases map anonymous memory
+ * into the test's mm, pin it with pin_user_pages_fast() and deliver that
+ * mm's MMU-notifier events to the engine, as KVM does.
+ */
+#define ANON_BASE	0x10000000UL
+#define ANON_PAGES	16
+
+struct anon {
+	struct mmu_notifier mn;
+	struct fake *f;
+};
+
+static struct anon *anon_of(struct mmu_notifier *mn)
+{
+	return container_of(mn, struct anon, mn);
+}
+
+static int anon_invalidate_start(struct mmu_notifier *mn,
+				 const struct mmu_notifier_range *range)
+{
+	struct fake *f = anon_of(mn)->f;
+
+	pvdma_invalidate_start(f->vm, range->start, range->end, range->event);
+	return 0;
+}
+
+static void anon_invalidate_end(struct mmu_notifier *mn,
+				const struct mmu_notifier_range *range)
+{
+	struct fake *f = anon_of(mn)->f;
+
+	pvdma_invalidate_end(f->vm, range->start, range->end, range->event);
+}
+
+static const struct mmu_notifier_ops anon_mn_ops = {
+	.invalidate_range_start = anon_invalidate_start,
+	.invalidate_range_end = anon_invalidate_end,
+};
+
+static long anon_resolve(void *ctx, u64 gfn, unsigned long max, bool write,
+			 unsigned long *hva)
+{
+	if (gfn >= ANON_PAGES)
+		return -KVM_EFAULT;
+	*hva = ANON_BASE + (gfn << PAGE_SHIFT);
+	return min_t(u64, max, ANON_PAGES - gfn);
+}
+
+static long anon_pin(void *ctx, unsigned long hva, unsigned long npages,
+		     bool write, struct page **pages)
+{
+	return pin_user_pages_fast(hva, npages,
+				   FOLL_LONGTERM | (write ? FOLL_WRITE : 0),
+				   pages);
+}
+
+static void anon_unpin(struct page **pages, unsigned long npages, bool dirty)
+{
+	unpin_user_pages_dirty_lock(pages, npages, dirty);
+}
+
+static const struct pvdma_pin_backend anon_backend = {
+	.resolve = anon_resolve,
+	.pin = anon_pin,
+	.unpin = anon_unpin,
+};
+
+/* The test's mm with anonymous memory at ANON_BASE, its notifier on. */
+static struct anon *anon_setup(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	struct anon *a;
+	unsigned long addr;
+
+	a = kunit_kzalloc(test, sizeof(*a), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, a);
+	a->f = f;
+	kthread_use_mm(f->mm);
+	addr = vm_mmap(NULL, ANON_BASE, ANON_PAGES * PAGE_SIZE,
+		       PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, 0);
+	if (addr != ANON_BASE) {
+		kthread_unuse_mm(f->mm);
+		KUNIT_FAIL(test, "vm_mmap: %ld", (long)addr);
+		return NULL;
+	}
+	a->mn.ops = &anon_mn_ops;
+	if (mmu_notifier_register(&a->mn, f->mm)) {
+		vm_munmap(ANON_BASE, ANON_PAGES * PAGE_SIZE);
+		kthread_unuse_mm(f->mm);
+		KUNIT_FAIL(test, "mmu_notifier_register failed");
+		return NULL;
+	}
+	fake_set_vm(test, f, &anon_backend, 4096, 64, 2048);
+	return a;
+}
+
+static void anon_teardown(struct anon *a)
+{
+	struct fake *f = a->f;
+
+	pvdma_vm_destroy(f->vm);
+	f->vm = NULL;
+	mmu_notifier_unregister(&a->mn, f->mm);
+	vm_munmap(ANON_BASE, ANON_PAGES * PAGE_SIZE);
+	kthread_unuse_mm(f->mm);
+	/* A fresh tracker for the exit handler, which checks it is empty. */
+	f->vm = pvdma_vm_create(f->mm, &fake_backend, &f->limits);
+}
+
+/* KSM gives up on a pinned page: notifier start and end, PTE put back. */
+static void anon_clear_given_up_keeps_epoch(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	struct mmu_notifier_range range;
+	struct anon *a = anon_setup(test);
+	u64 h, e;
+
+	if (!a)
+		return;
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(2, 0), 2 * PAGE_SIZE,
+					PVDMA_MAP_FROM_DEVICE, &h), 0);
+	e = f->vm->epoch;
+	mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, 0, f->mm,
+				ANON_BASE + 2 * PAGE_SIZE,
+				ANON_BASE + 3 * PAGE_SIZE);
+	mmu_notifier_invalidate_range_start(&range);
+	mmu_notifier_invalidate_range_end(&range);
+	KUNIT_EXPECT_EQ(test, f->vm->epoch, e);
+	anon_teardown(a);
+}
+
+/* madvise(MADV_DONTNEED) of a pinned page: it is gone from the VMM. */
+static void anon_discard_bumps_epoch(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	struct anon *a = anon_setup(test);
+	u64 h, e;
+
+	if (!a)
+		return;
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(2, 0), 2 * PAGE_SIZE,
+					PVDMA_MAP_FROM_DEVICE, &h), 0);
+	e = f->vm->epoch;
+	KUNIT_EXPECT_EQ(test, do_madvise(f->mm, ANON_BASE + 8 * PAGE_SIZE,
+					 PAGE_SIZE, MADV_DONTNEED), 0);
+	KUNIT_EXPECT_EQ(test, f->vm->epoch, e);
+	KUNIT_EXPECT_EQ(test, do_madvise(f->mm, ANON_BASE + 3 * PAGE_SIZE,
+					 PAGE_SIZE, MADV_DONTNEED), 0);
+	KUNIT_EXPECT_EQ(test, f->vm->epoch, e + 1);
+	anon_teardown(a);
+}
+
+/* The status page of a guest, discarded by its VMM, is lost. */
+static void anon_status_page_discarded(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	struct anon *a = anon_setup(test);
+
+	if (!a)
+		return;
+	KUNIT_ASSERT_EQ(test, pvdma_set_shared(f->vm, f, 5), 0);
+	KUNIT_EXPECT_FALSE(test, pvdma_shared_lost(f->vm));
+	KUNIT_EXPECT_EQ(test, do_madvise(f->mm, ANON_BASE + 5 * PAGE_SIZE,
+					 PAGE_SIZE, MADV_DONTNEED), 0);
+	KUNIT_EXPECT_TRUE(test, pvdma_shared_lost(f->vm));
+	anon_teardown(a);
+}
+
+static struct kunit_case pvdma_anon_cases[] = {
+	KUNIT_CASE(anon_clear_given_up_keeps_epoch),
+	KUNIT_CASE(anon_discard_bumps_epoch),
+	KUNIT_CASE(anon_status_page_discarded),
+	{}
+};
+
+/* ---- pvdma_host_page_refs: a page pinned too often --------------------- */
+
+/*
+ * A page whose reference count is so high that more pins could overflow it
+ * is refused, with nothing of the map left pinned.
+ */
+static void page_refs_ceiling(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	struct page *p = fake_page(f, 9);
+	long ret;
+
+	page_ref_add(p, PVDMA_PAGE_REF_CEILING);
+	ret = fake_map1(f, GPA(8, 0), 3 * PAGE_SIZE, PVDMA_MAP_TO_DEVICE, NULL);
+	KUNIT_EXPECT_EQ(test, ret, -PVDMA_ENOSPC);
+	KUNIT_EXPECT_EQ(test, pvdma_set_shared(f->vm, f, 9), -PVDMA_ENOSPC);
+	page_ref_sub(p, PVDMA_PAGE_REF_CEILING);
+	expect_failed_map(test, f);
+	KUNIT_EXPECT_NULL(test, f->vm->shared_page);
+}
+
+/* The bound holds for the page, whichever VM pins it. */
+static void page_refs_two_vms(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	struct page *p = fake_page(f, 9);
+	int base = PVDMA_PAGE_REF_CEILING - 2 * GUP_PIN_COUNTING_BIAS -
+		   page_ref_count(p);
+	struct pvdma_vm *other;
+	u64 h[3];
+
+	other = pvdma_vm_create(f->mm, &fake_backend, &f->limits);
+	KUNIT_ASSERT_NOT_NULL(test, other);
+	page_ref_add(p, base);
+	KUNIT_EXPECT_EQ(test, fake_map1(f, GPA(9, 0), 1, PVDMA_MAP_TO_DEVICE,
+					&h[0]), 0);
+	swap(f->vm, other);
+	KUNIT_EXPECT_EQ(test, fake_map1(f, GPA(9, 0), 1, PVDMA_MAP_TO_DEVICE,
+					&h[1]), 0);
+	swap(f->vm, other);
+	KUNIT_EXPECT_EQ(test, fake_map1(f, GPA(9, 0), 1, PVDMA_MAP_TO_DEVICE,
+					&h[2]), -PVDMA_ENOSPC);
+	KUNIT_EXPECT_EQ(test, f->pins[f->host_idx[9]], 2);
+	pvdma_vm_destroy(other);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h[0], 1), 0);
+	page_ref_sub(p, base);
+	expect_nothing_pinned(test, f);
+}
+
+static struct kunit_case pvdma_page_refs_cases[] = {
+	KUNIT_CASE(page_refs_ceiling),
+	KUNIT_CASE(page_refs_two_vms),
+	{}
+};
+
+/* ---- pvdma_host_reset: PVDMA_PROBE_RESET -------------------------------- */
+
+static void reset_releases_everything(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	const struct pvdma_counters *c = &f->vm->counters;
+	u64 h[4], e;
+	unsigned int i;
+
+	KUNIT_ASSERT_EQ(test, pvdma_set_shared(f->vm, f, 7), 0);
+	for (i = 0; i < 4; i++)
+		KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(20 * i, 3),
+						(i + 1) * PAGE_SIZE,
+						i % 2 ? PVDMA_MAP_FROM_DEVICE :
+							PVDMA_MAP_TO_DEVICE,
+						&h[i]), 0);
+	/* One mapping is half way through a logged unmap. */
+	fake_ring(f, 1, 0);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap_one(f->vm, f, h[3]), -PVDMA_EAGAIN);
+	fake_ring(f, 0, 0);
+	e = f->vm->epoch;
+	f->mark_dirty_pages = 0;
+
+	pvdma_reset(f->vm);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 0);
+	KUNIT_EXPECT_EQ(test, fake_pinned_vm(f), 0);
+	KUNIT_EXPECT_EQ(test, c->pinned_pages, 0);
+	KUNIT_EXPECT_EQ(test, c->live_handles, 0);
+	KUNIT_EXPECT_EQ(test, c->tracker_bytes, 0);
+	KUNIT_EXPECT_TRUE(test, xa_empty(&f->vm->handles));
+	KUNIT_EXPECT_TRUE(test, RB_EMPTY_ROOT(&f->vm->pinned.rb_root));
+	KUNIT_EXPECT_NULL(test, f->vm->shared_page);
+	/* Not logged: that memory belongs to the kernel that is gone. */
+	KUNIT_EXPECT_EQ(test, f->mark_dirty_pages, 0);
+	for (i = 0; i < 4; i++)
+		KUNIT_EXPECT_EQ(test, pvdma_unmap_one(f->vm, f, h[i]),
+				-PVDMA_ENOENT);
+	/* The old status page is never written again. */
+	KUNIT_EXPECT_EQ(test, shared_epoch(f, 7), e);
+	pvdma_bump_epoch(f->vm);
+	KUNIT_EXPECT_EQ(test, shared_epoch(f, 7), e);
+	/* A page registered afterwards shows a newer epoch. */
+	KUNIT_ASSERT_EQ(test, pvdma_set_shared(f->vm, f, 8), 0);
+	KUNIT_EXPECT_GT(test, shared_epoch(f, 8), e);
+	/* And the tracker works on. */
+	KUNIT_EXPECT_EQ(test, fake_map1(f, GPA(0, 0), PAGE_SIZE,
+					PVDMA_MAP_TO_DEVICE, &h[0]), 0);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 2);
+}
+
+static void reset_empty(struct kunit *test)
+{
+	struct fake *f = test->priv;
+
+	pvdma_reset(f->vm);
+	pvdma_reset(f->vm);
+	KUNIT_EXPECT_EQ(test, f->unpin_calls, 0);
+	expect_nothing_pinned(test, f);
+}
+
+static struct kunit_case pvdma_reset_cases[] = {
+	KUNIT_CASE(reset_releases_everything),
+	KUNIT_CASE(reset_empty),
+	{}
+};
+
 #define PVDMA_HOST_SUITE(_name, _cases)					\
 	static struct kunit_suite _name##_suite = {			\
 		.name = #_name,						\
@@ -1951,9 +2864,19 @@ PVDMA_HOST_SUITE(pvdma_host_unwind, pvdma_unwind_cases);
 PVDMA_HOST_SUITE(pvdma_host_unmap, pvdma_unmap_cases);
 PVDMA_HOST_SUITE(pvdma_host_tracker, pvdma_tracker_cases);
 PVDMA_HOST_SUITE(pvdma_host_epoch, pvdma_epoch_cases);
+PVDMA_HOST_SUITE(pvdma_host_race, pvdma_race_cases);
+PVDMA_HOST_SUITE(pvdma_host_dirty_ring, pvdma_dirty_ring_cases);
+PVDMA_HOST_SUITE(pvdma_host_status, pvdma_status_cases);
+PVDMA_HOST_SUITE(pvdma_host_invalidate, pvdma_invalidate_cases);
+PVDMA_HOST_SUITE(pvdma_host_anon, pvdma_anon_cases);
+PVDMA_HOST_SUITE(pvdma_host_page_refs, pvdma_page_refs_cases);
+PVDMA_HOST_SUITE(pvdma_host_reset, pvdma_reset_cases);
 
 kunit_test_suites(&pvdma_host_validate_suite, &pvdma_host_pin_suite,
 		  &pvdma_host_merge_suite, &pvdma_host_refcount_suite,
 		  &pvdma_host_limits_suite, &pvdma_host_unwind_suite,
 		  &pvdma_host_unmap_suite, &pvdma_host_tracker_suite,
-		  &pvdma_host_epoch_suite);
+		  &pvdma_host_epoch_suite, &pvdma_host_race_suite,
+		  &pvdma_host_dirty_ring_suite, &pvdma_host_status_suite,
+		  &pvdma_host_invalidate_suite, &pvdma_host_anon_suite,
+		  &pvdma_host_page_refs_suite, &pvdma_host_reset_suite);

@@ -48,7 +48,9 @@
  *
  * Returns 0 and fills in the &struct pvdma_info.  Returns -%KVM_ENOSYS on a
  * host without PVDMA and -%KVM_EPERM if this VM was not opted in (in which
- * case nothing is written).
+ * case nothing is written), -%KVM_EINVAL for unknown flags or a misaligned
+ * or page-crossing &struct pvdma_info, -%KVM_EFAULT if it is not writable
+ * guest RAM (then nothing is reset either).
  */
 #define KVM_HC_PVDMA_PROBE		(KVM_HC_PVDMA_BASE + 0)
 
@@ -62,6 +64,12 @@
  * can DMA any more.  The caller guarantees that no device of the VM still
  * uses what is released: a crash (kdump) kernel, whose devices may still
  * be running, must not set it.
+ *
+ * The released pages are not logged dirty (what a device wrote there was
+ * for the kernel that is gone), and the old status page is never written
+ * again (it is the new kernel's memory).  The epoch keeps counting, so a
+ * status page registered afterwards never shows a value seen before.  A
+ * map another vCPU makes at the same moment may survive the reset.
  */
 #define PVDMA_PROBE_RESET		(1U << 0)
 
@@ -77,9 +85,13 @@
  *     %PVDMA_MAP_FROM_DEVICE.
  *
  * All ranges are pinned, or none: on any error nothing stays pinned and the
- * result is not written.  On success the host writes the handle, nr_segs and
- * segs[] of the result, merging host frames that are contiguous (also across
- * ranges) into one segment, and returns 0.
+ * result is not written.  Every page the result may take (with max_segs
+ * segments) must be writable guest RAM, which is checked before anything
+ * is pinned (-%KVM_EFAULT).  On success the host writes the handle, nr_segs
+ * and segs[] of the result, merging host frames that are contiguous (also
+ * across ranges) into one segment, and returns 0.  The segments are backed
+ * by the pages that back the ranges when the call returns: host memory that
+ * changes while the host pins (a discard, say) is pinned again.
  */
 #define KVM_HC_PVDMA_MAP		(KVM_HC_PVDMA_BASE + 1)
 
@@ -90,7 +102,13 @@
  * a1: flags, must be 0.
  *
  * Unpins every page of the mapping; pages the device may have written are
- * marked dirty.  Returns 0, or -%PVDMA_ENOENT for a handle that is not live.
+ * logged dirty first, for dirty logging (migration).  If the VMM logs with
+ * KVM's dirty ring and it has no room for them all, the host logs what
+ * fits, keeps the pins and returns -%PVDMA_EAGAIN; the vCPU exits to the
+ * VMM, which harvests the ring, and the guest repeats the same call until
+ * it returns 0.  From the first call on the mapping is being released: the
+ * device must not access it again.  Returns 0, -%PVDMA_EAGAIN,
+ * -%PVDMA_ENOENT for a handle that is not live, -%KVM_EINVAL for flags.
  */
 #define KVM_HC_PVDMA_UNMAP		(KVM_HC_PVDMA_BASE + 2)
 
@@ -102,7 +120,13 @@
  * a2: flags, must be 0.
  *
  * All or nothing: if any handle is not live, or appears twice, nothing is
- * released and -%PVDMA_ENOENT (resp. -%KVM_EINVAL) is returned.
+ * released and -%PVDMA_ENOENT (resp. -%KVM_EINVAL) is returned.  With
+ * KVM's dirty ring, the pages the device may have written must all be
+ * logged by this one call: if they do not fit the room the ring has now,
+ * nothing is released and -%PVDMA_EAGAIN returned (the vCPU exits to the
+ * VMM to harvest the ring; the guest repeats the call); if they are more
+ * than half of what the ring holds below its soft limit, -%KVM_E2BIG (the
+ * guest releases the mappings one by one with %KVM_HC_PVDMA_UNMAP).
  */
 #define KVM_HC_PVDMA_UNMAP_BATCH	(KVM_HC_PVDMA_BASE + 3)
 
@@ -116,11 +140,18 @@
  * The host pins the page until it is cleared or the VM is destroyed (a
  * second call replaces the first page), sets &pvdma_shared.epoch to a
  * non-zero value and from then on increments it whenever a translation it
- * returned may have gone stale (see &struct pvdma_shared).  A guest that
- * keeps translations after unmap (a pin cache) must register one, and clear
- * it before it frees the page.  Returns 0, -%KVM_EINVAL for a misaligned
- * page or unknown flags, -%KVM_EFAULT or -%PVDMA_EACCES if the page is not
- * writable guest RAM.
+ * returned may have gone stale (see &struct pvdma_shared).  Its writes are
+ * logged dirty like the guest's own.  If the memory behind the page goes
+ * away, the host writes 0 to the epoch and stops writing: the guest then
+ * registers the page again.  A guest that keeps translations after unmap (a
+ * pin cache) must register one, and clear it before it frees the page.
+ *
+ * Returns 0, or -%KVM_EINVAL for a misaligned page, unknown flags, or
+ * %PVDMA_SHARED_CLEAR with a0 other than 0; -%KVM_EFAULT if the page is
+ * outside every visible memslot; -%KVM_EOPNOTSUPP if it is private
+ * (guest_memfd) memory; -%PVDMA_EACCES if its memslot is read-only;
+ * -%PVDMA_EIO if it is not pinnable RAM; -%PVDMA_ENOSPC if the page is
+ * pinned too often already; -%PVDMA_ENOMEM.
  */
 #define KVM_HC_PVDMA_SET_SHARED		(KVM_HC_PVDMA_BASE + 4)
 
@@ -182,12 +213,16 @@
  *
  * -KVM_ENOSYS:     the host has no PVDMA.
  * -KVM_EPERM:      the VM is not opted in, or the caller is not at CPL 0.
+ *                  A VM that is not opted in thus learns that the host has
+ *                  PVDMA, and nothing else.
  * -KVM_EINVAL:     malformed arguments: unknown flags, zero or overflowing
  *                  length, misaligned descriptor, descriptor crossing a page
  *                  or overlapping the result, 32-bit caller, duplicate handle.
- * -KVM_E2BIG:      too many ranges, pages or handles in one call, or the
- *                  result needs more segments than max_segs.
- * -KVM_EFAULT:     a GPA is not backed by a visible memslot.
+ * -KVM_E2BIG:      too many ranges, pages or handles in one call, the
+ *                  result needs more segments than max_segs, or a batched
+ *                  unmap has more pages to log than the dirty ring takes.
+ * -KVM_EFAULT:     a GPA is not backed by a visible memslot, or the result
+ *                  is not writable guest RAM.
  * -KVM_EOPNOTSUPP: a range lies in a private (guest_memfd) memslot.
  */
 
@@ -224,8 +259,10 @@
 /**
  * define PVDMA_ENOSPC - a pin limit was reached
  *
- * The per-VM page or handle limit, or the VMM's RLIMIT_MEMLOCK.  Nothing was
- * pinned; the guest should fall back to bouncing.
+ * The per-VM page or handle limit, the VMM's RLIMIT_MEMLOCK, or a page that
+ * is pinned so often already (by this VM or others) that more pins could
+ * overflow its reference count.  Nothing was pinned; the guest should fall
+ * back to bouncing.
  */
 #define PVDMA_ENOSPC			28
 
@@ -254,7 +291,8 @@ struct pvdma_info {
 /**
  * struct pvdma_range - a guest-physical range to map
  * @gpa:	guest-physical start address, any alignment.
- * @len:	length in bytes, at least 1; gpa + len must not overflow.
+ * @len:	length in bytes, at least 1; gpa + len must not overflow, not
+ *		even to exactly 2^64.
  */
 struct pvdma_range {
 	__u64 gpa;
@@ -280,7 +318,9 @@ struct pvdma_seg {
  * Set in &pvdma_map_result.flags when a range lies in a memslot with dirty
  * logging enabled: the host marks device-written pages dirty at unmap, so the
  * guest must unmap as soon as the device is done instead of caching the
- * mapping.
+ * mapping.  Also set while the guest's status page is lost (see
+ * &struct pvdma_shared): the guest could not learn that the mapping went
+ * stale.
  */
 #define PVDMA_RESULT_NO_CACHE		(1U << 0)
 
@@ -303,14 +343,26 @@ struct pvdma_map_result {
 /**
  * struct pvdma_shared - status the host writes for the guest, without exits
  * @epoch:	the translation epoch.  The host increments it whenever a
- *		guest-physical address it translated earlier may now be backed
- *		by different host memory: a memslot was deleted, moved or had
- *		its flags changed (dirty logging switched on, for instance), or
- *		host memory behind a pinned range was invalidated (discarded,
- *		remapped or protected by the host).  Pinned pages are never
- *		migrated, so the epoch does not move for that.  A guest must
- *		stop using every translation it kept from an older epoch, and
- *		unmap it, before mapping anew.
+ *		guest-physical address of a live mapping may now be backed by
+ *		different host memory, or its device writes must now be
+ *		logged: a memslot with pinned pages was deleted or moved, or
+ *		had dirty logging switched on; or the host memory behind a
+ *		pinned page was replaced (discarded or remapped by the VMM).
+ *		It does not move for changes that keep every page where it is:
+ *		memslots without pins, dirty logging switched off, protection
+ *		changes (mprotect(), NUMA balancing), and KSM, migration or
+ *		reclaim, which leave pinned pages alone.  (A change the host
+ *		cannot tell apart, such as the split of a transparent huge
+ *		page, moves it too.)  A guest must stop using every
+ *		translation it kept from an older epoch, and unmap it, before
+ *		mapping anew.
+ *
+ *		0 means the host lost the page: its memslot was deleted or
+ *		moved, or the VMM discarded or remapped its memory.  The host
+ *		no longer writes to it and flags every map result
+ *		%PVDMA_RESULT_NO_CACHE; the guest keeps nothing and registers
+ *		the page again with %KVM_HC_PVDMA_SET_SHARED, which makes the
+ *		host write a newer epoch.
  *
  * The rest of the page is reserved.
  */
