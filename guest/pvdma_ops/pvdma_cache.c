@@ -52,10 +52,37 @@
 
 #include "pvdma_internal.h"
 
-/* Host epoch now, or 0 if there is no status page (then nothing is kept). */
+/*
+ * Host epoch now, or 0 if there is no status page (then nothing is kept).
+ *
+ * The host writes 0 there itself when the memory behind the page went away
+ * (its memslot deleted or moved, or the VMM discarded it): it can no longer
+ * reach what the guest reads, and stops writing.  Registering the page
+ * again makes the host pin what backs it now and write a new epoch, newer
+ * than any seen before.  One CPU does it, from whatever context (a
+ * hypercall is fine anywhere); the others keep nothing meanwhile.  If the
+ * host refuses the page, the cache stays off.
+ */
 static u64 pvdma_epoch(void)
 {
-	return pvdma_status ? READ_ONCE(pvdma_status->epoch) : 0;
+	static unsigned long reregistering;
+	u64 epoch;
+	long ret;
+
+	if (!pvdma_status)
+		return 0;
+	epoch = READ_ONCE(pvdma_status->epoch);
+	if (likely(epoch) || test_and_set_bit(0, &reregistering))
+		return epoch;
+	ret = pvdma_host->set_shared(virt_to_phys(pvdma_status), 0);
+	if (ret) {
+		pr_warn_once("the host lost the status page and refuses it again: %s (%ld); the pin cache stays off\n",
+			     pvdma_strerror(ret), ret);
+		return 0;
+	}
+	pr_info_ratelimited("the host lost the status page; registered it again\n");
+	clear_bit(0, &reregistering);
+	return READ_ONCE(pvdma_status->epoch);
 }
 
 static u32 pvdma_key(const struct pvdma_range *ranges, u32 nr, u32 dir)
@@ -172,8 +199,12 @@ static unsigned int pvdma_cache_take_oldest(struct pvdma_dev *pd,
 
 /*
  * Release the translations on @list, as many per exit as the host takes.
- * The handles are all live and distinct, so a batch fails only on a host
- * bug; then each is released on its own, so that none stays pinned.
+ * A batch waits (-PVDMA_EAGAIN) while the host's dirty ring has no room
+ * for the pages it must log, and the vCPU exits to its VMM to harvest it
+ * meanwhile; it never fits (-KVM_E2BIG) when there is more to log than
+ * half the ring.  The handles are all live and distinct, so any other
+ * failure is a host bug.  Either way each is then released on its own, so
+ * that none stays pinned.
  */
 static void pvdma_cache_release(struct pvdma_dev *pd, struct list_head *list,
 				u64 *scratch)
@@ -191,12 +222,15 @@ static void pvdma_cache_release(struct pvdma_dev *pd, struct list_head *list,
 		if (n < max && !list_empty(list))
 			continue;
 
-		pvdma_stat_inc(pd, PVDMA_STAT_HYPERCALLS);
-		ret = pvdma_host->unmap_batch(virt_to_phys(scratch), n);
+		do {
+			pvdma_stat_inc(pd, PVDMA_STAT_HYPERCALLS);
+			ret = pvdma_host->unmap_batch(virt_to_phys(scratch), n);
+		} while (ret == -PVDMA_EAGAIN);
 		if (ret) {
-			dev_err_ratelimited(pd->dev,
-					    "pvdma: KVM_HC_PVDMA_UNMAP_BATCH of %u kept translations failed: %s (%ld); releasing them one by one\n",
-					    n, pvdma_strerror(ret), ret);
+			if (ret != -KVM_E2BIG)
+				dev_err_ratelimited(pd->dev,
+						    "pvdma: KVM_HC_PVDMA_UNMAP_BATCH of %u kept translations failed: %s (%ld); releasing them one by one\n",
+						    n, pvdma_strerror(ret), ret);
 			for (i = 0; i < n; i++)
 				pvdma_hc_unmap(pd, scratch[i]);
 		}

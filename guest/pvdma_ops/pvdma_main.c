@@ -553,7 +553,8 @@ MODULE_PARM_DESC(cache,
 
 /*
  * Register the page the host publishes its translation epoch on.  Without
- * it, pvdma works but keeps nothing after unmap.
+ * it, pvdma works but keeps nothing after unmap.  Should the host lose it
+ * later (it then writes 0 there), pvdma_epoch() registers it again.
  */
 static void pvdma_status_init(void)
 {

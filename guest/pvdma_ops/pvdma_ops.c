@@ -180,6 +180,12 @@ static void pvdma_fail(struct pvdma_dev *pd, enum pvdma_stat cause,
  * @pd: the device it was made for
  * @handle: its host handle
  *
+ * The host logs the pages the device may have written before it lets them
+ * go; with KVM's dirty ring it logs what the ring has room for and answers
+ * -PVDMA_EAGAIN, and the vCPU exits to its VMM, which harvests the ring,
+ * before the call is repeated here.  The mapping is being released from
+ * the first call on.
+ *
  * A failure is counted and logged: the host keeps the pages pinned until
  * the VM stops, and there is nothing better the guest can do.
  */
@@ -187,8 +193,10 @@ void pvdma_hc_unmap(struct pvdma_dev *pd, u64 handle)
 {
 	long ret;
 
-	pvdma_stat_inc(pd, PVDMA_STAT_HYPERCALLS);
-	ret = pvdma_host->unmap(handle);
+	do {
+		pvdma_stat_inc(pd, PVDMA_STAT_HYPERCALLS);
+		ret = pvdma_host->unmap(handle);
+	} while (ret == -PVDMA_EAGAIN);
 	if (ret) {
 		pvdma_stat_inc(pd, PVDMA_STAT_HOST_ERROR);
 		dev_err_ratelimited(pd->dev,
