@@ -55,6 +55,10 @@ static struct {
 	unsigned int high_after;
 	unsigned int max_handles;
 	bool no_cache;			/* flag results PVDMA_RESULT_NO_CACHE */
+	/* -PVDMA_EAGAIN for this many more unmaps, resp. batches */
+	unsigned int unmap_eagain, batch_eagain;
+	long batch_err;			/* fail every batch with this */
+	unsigned int shared_calls;	/* SET_SHARED calls */
 	bool handles[FAKE_HANDLES];	/* live, by handle - 1 */
 	unsigned int live;
 	unsigned int maps, unmaps, batches, bad_unmaps;
@@ -162,6 +166,11 @@ static bool fake_release(u64 handle)
 static long fake_unmap(u64 handle)
 {
 	fh.unmaps++;
+	/* A host whose dirty ring is full: logged in part, pins kept. */
+	if (fh.unmap_eagain) {
+		fh.unmap_eagain--;
+		return -PVDMA_EAGAIN;
+	}
 	return fake_release(handle) ? 0 : -PVDMA_ENOENT;
 }
 
@@ -171,6 +180,12 @@ static long fake_unmap_batch(phys_addr_t handles_pa, u32 nr)
 	u32 i;
 
 	fh.batches++;
+	if (fh.batch_eagain) {
+		fh.batch_eagain--;
+		return -PVDMA_EAGAIN;
+	}
+	if (fh.batch_err)
+		return fh.batch_err;
 	for (i = 0; i < nr; i++)
 		if (!handles[i] || handles[i] > FAKE_HANDLES ||
 		    !fh.handles[handles[i] - 1])
@@ -180,10 +195,23 @@ static long fake_unmap_batch(phys_addr_t handles_pa, u32 nr)
 	return 0;
 }
 
+/* Registering the status page: the host writes a newer epoch there. */
+static long fake_set_shared(phys_addr_t page, u32 flags)
+{
+	struct pvdma_shared *sh = phys_to_virt(page);
+
+	fh.shared_calls++;
+	if (flags)
+		return 0;
+	WRITE_ONCE(sh->epoch, 100 + fh.shared_calls);
+	return 0;
+}
+
 static const struct pvdma_host_ops fake_host = {
 	.map		= fake_map,
 	.unmap		= fake_unmap,
 	.unmap_batch	= fake_unmap_batch,
+	.set_shared	= fake_set_shared,
 };
 
 /* The kernel address the device reaches at @dma, or NULL if unmapped. */
@@ -1898,6 +1926,108 @@ static void cache_epoch_moves(struct kunit *test)
 	cache_expect_clean(test);
 }
 
+/* The host's dirty ring is full: the unmap is repeated until it is done. */
+static void cache_unmap_repeated_on_eagain(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+
+	fh.no_cache = true;
+	dma = dma_map_single(t->dev, buf, 64, DMA_FROM_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	fh.unmap_eagain = 2;
+	dma_unmap_single(t->dev, dma, 64, DMA_FROM_DEVICE);
+	KUNIT_EXPECT_EQ(test, fh.unmaps, 3U);
+	KUNIT_EXPECT_EQ(test, fh.bad_unmaps, 0U);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_HOST_ERROR), 0);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_HYPERCALLS), 4);
+	cache_expect_clean(test);
+}
+
+/* Keep two, then move the epoch: they are released in one batch. */
+static void cache_keep_two_then_stale(struct kunit *test, void **a)
+{
+	struct pt *t = test->priv;
+	dma_addr_t dma;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		a[i] = pt_pages(test, 0);
+		dma = dma_map_single(t->dev, a[i], 64, DMA_FROM_DEVICE);
+		dma_unmap_single(t->dev, dma, 64, DMA_FROM_DEVICE);
+	}
+	KUNIT_ASSERT_EQ(test, st(test, PVDMA_STAT_CACHED), 2);
+	WRITE_ONCE(cache_status.epoch, 2);
+}
+
+/* A batch that waits for the dirty ring is repeated, not split. */
+static void cache_batch_repeated_on_eagain(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *a[2];
+	dma_addr_t dma;
+
+	cache_keep_two_then_stale(test, a);
+	fh.batch_eagain = 1;
+	dma = dma_map_single(t->dev, a[0], 64, DMA_TO_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_EXPECT_EQ(test, fh.batches, 2U);
+	KUNIT_EXPECT_EQ(test, fh.unmaps, 0U);
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live + 1);
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	cache_expect_clean(test);
+}
+
+/* More to log than the host's ring takes at once: one by one. */
+static void cache_batch_too_big_one_by_one(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *a[2];
+	dma_addr_t dma;
+
+	cache_keep_two_then_stale(test, a);
+	fh.batch_err = -KVM_E2BIG;
+	dma = dma_map_single(t->dev, a[0], 64, DMA_TO_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_EXPECT_EQ(test, fh.batches, 1U);
+	KUNIT_EXPECT_EQ(test, fh.unmaps, 2U);
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live + 1);
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	fh.batch_err = 0;
+	cache_expect_clean(test);
+}
+
+/*
+ * The host lost the status page (its memory went away) and wrote 0 there:
+ * nothing kept is used, the page is registered again, and the cache works
+ * on in the new epoch.
+ */
+static void cache_status_lost_registered_again(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+	int i;
+
+	dma = dma_map_single(t->dev, buf, 64, DMA_TO_DEVICE);
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	KUNIT_ASSERT_EQ(test, st(test, PVDMA_STAT_CACHED), 1);
+	WRITE_ONCE(cache_status.epoch, 0);
+	for (i = 0; i < 3; i++) {
+		dma = dma_map_single(t->dev, buf, 64, DMA_TO_DEVICE);
+		KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+		dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	}
+	KUNIT_EXPECT_EQ(test, fh.shared_calls, 1U);
+	KUNIT_EXPECT_EQ(test, cache_status.epoch, 101);
+	/* The translation kept before was released, not reused. */
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHE_STALE), 1);
+	KUNIT_EXPECT_EQ(test, fh.maps, 2U);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHE_HITS), 2);
+	cache_expect_clean(test);
+}
+
 /* Mapped in one epoch, unmapped in the next: released, never kept. */
 static void cache_epoch_moved_while_live(struct kunit *test)
 {
@@ -2110,6 +2240,10 @@ static struct kunit_case cache_cases[] = {
 	KUNIT_CASE(cache_key_is_exact),
 	KUNIT_CASE(cache_epoch_moves),
 	KUNIT_CASE(cache_epoch_moved_while_live),
+	KUNIT_CASE(cache_unmap_repeated_on_eagain),
+	KUNIT_CASE(cache_batch_repeated_on_eagain),
+	KUNIT_CASE(cache_batch_too_big_one_by_one),
+	KUNIT_CASE(cache_status_lost_registered_again),
 	KUNIT_CASE(cache_honours_no_cache),
 	KUNIT_CASE(cache_bounded_batch_eviction),
 	KUNIT_CASE(cache_enospc_flushes_and_retries),
