@@ -7,7 +7,8 @@
  * The guest is one page of code in 64-bit mode: "vmmcall; out %al, $0x10".
  * For each hypercall the VMM loads RAX/RBX/RCX/RDX/RSI, runs the vCPU until
  * the OUT exit and reads RAX back.  So every argument, valid or hostile,
- * reaches the host exactly as a guest would pass it.
+ * reaches the host exactly as a guest would pass it.  The VMM itself is
+ * tests/lib/pvdma_vmm.c, shared with the stress suite (tests/stress).
  *
  * Checks: returned host-physical segments against /proc/self/pagemap, every
  * error path, CPL 3, a VM that is not opted in, limits and RLIMIT_MEMLOCK,
@@ -37,12 +38,8 @@
 #include <linux/kvm.h>
 #include <linux/pvdma.h>
 
-#define PAGE		4096ULL
-#define MEM_SIZE	(8ULL << 20)	/* slot 0: GPA 0 .. 8 MiB */
-#define PML4_GPA	0x1000ULL
-#define PDPT_GPA	0x2000ULL
-#define PD_GPA		0x3000ULL
-#define CODE_GPA	0x8000ULL
+#include "../lib/pvdma_vmm.h"
+
 #define DESC_GPA	0x10000ULL	/* ranges, one page */
 #define RESULT_GPA	0x20000ULL	/* result, up to 16 KiB + 16 */
 #define HANDLES_GPA	0x30000ULL	/* batch unmap handles */
@@ -50,18 +47,11 @@
 #define SHARED_GPA	0x32000ULL	/* struct pvdma_shared */
 #define DATA_GPA	0x100000ULL	/* data pages to map */
 
-#define RO_SLOT		1
-#define RO_GPA		0x1000000ULL
-#define RO_SIZE		(64ULL << 10)
-#define MMIO_SLOT	2
-#define MMIO_GPA	0x2000000ULL
-#define DIRTY_SLOT	3
-#define DIRTY_GPA	0x3000000ULL
-#define DIRTY_SIZE	(1ULL << 20)
 #define DEL_SLOT	4
 #define DEL_GPA		0x4000000ULL
 #define DEL_SIZE	(64ULL << 10)
 
+const char *vmm_name = "host-abi";
 static int passed, failed;
 static const char *edu_bar;
 
@@ -82,241 +72,11 @@ static void check(bool ok, const char *name, const char *fmt, ...)
 	failed++;
 }
 
-static void die(const char *what)
+void die(const char *what)
 {
 	printf("host-abi: setup: FAIL (%s: %s)\n", what, strerror(errno));
 	printf("host-abi: %d passed, %d failed\n", passed, failed + 1);
 	exit(1);
-}
-
-struct vm {
-	int kvm, fd, vcpu;
-	struct kvm_run *run;
-	int run_size;
-	uint8_t *mem;
-	uint8_t *slot_mem[5];
-	int stats;
-};
-
-static long long foll_pins(void)
-{
-	long long acq = -1, rel = -1, v;
-	char name[64];
-	FILE *f;
-	int fd;
-
-	fd = open("/proc/sys/vm/stat_refresh", O_WRONLY);
-	if (fd >= 0) {
-		if (write(fd, "1", 1) != 1)
-			perror("stat_refresh");
-		close(fd);
-	}
-	f = fopen("/proc/vmstat", "r");
-	if (!f)
-		die("/proc/vmstat");
-	while (fscanf(f, "%63s %lld", name, &v) == 2) {
-		if (!strcmp(name, "nr_foll_pin_acquired"))
-			acq = v;
-		else if (!strcmp(name, "nr_foll_pin_released"))
-			rel = v;
-	}
-	fclose(f);
-	return acq - rel;
-}
-
-static void set_param(const char *name, const char *val)
-{
-	char path[128];
-	int fd;
-
-	snprintf(path, sizeof(path), "/sys/module/kvm/parameters/%s", name);
-	fd = open(path, O_WRONLY);
-	if (fd < 0 || write(fd, val, strlen(val)) < 0)
-		die(path);
-	close(fd);
-}
-
-static void add_slot(struct vm *vm, int slot, uint64_t gpa, uint64_t size,
-		     void *hva, uint32_t flags)
-{
-	struct kvm_userspace_memory_region r = {
-		.slot = slot, .flags = flags, .guest_phys_addr = gpa,
-		.memory_size = size, .userspace_addr = (uintptr_t)hva,
-	};
-
-	if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &r))
-		die("KVM_SET_USER_MEMORY_REGION");
-	vm->slot_mem[slot] = hva;
-}
-
-static void *anon(uint64_t size)
-{
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		die("mmap");
-	memset(p, 0x5a, size);
-	return p;
-}
-
-/* Identity-map the first GiB with 2 MiB pages, user-accessible for CPL 3. */
-static void setup_long_mode(struct vm *vm, int cpl)
-{
-	uint64_t *pml4 = (void *)(vm->mem + PML4_GPA);
-	uint64_t *pdpt = (void *)(vm->mem + PDPT_GPA);
-	uint64_t *pd = (void *)(vm->mem + PD_GPA);
-	struct kvm_segment cs = {
-		.base = 0, .limit = 0xffffffff, .selector = 0x8 | cpl,
-		.present = 1, .type = 11, .dpl = cpl, .s = 1, .l = 1, .g = 1,
-	};
-	struct kvm_segment ds = cs;
-	struct kvm_sregs sregs;
-	int i;
-
-	for (i = 0; i < 512; i++)
-		pd[i] = (i * (2ULL << 20)) | 0x87;	/* P, RW, US, PS */
-	pdpt[0] = PD_GPA | 0x7;
-	pml4[0] = PDPT_GPA | 0x7;
-
-	if (ioctl(vm->vcpu, KVM_GET_SREGS, &sregs))
-		die("KVM_GET_SREGS");
-	sregs.cr3 = PML4_GPA;
-	sregs.cr4 = 1 << 5;				/* PAE */
-	sregs.cr0 = 0x80050033;				/* PG WP NE ET MP PE */
-	sregs.efer = 0x500;				/* LME LMA */
-	ds.type = 3;
-	ds.l = 0;
-	ds.db = 1;
-	ds.selector = 0x10 | cpl;
-	sregs.cs = cs;
-	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = ds;
-	if (ioctl(vm->vcpu, KVM_SET_SREGS, &sregs))
-		die("KVM_SET_SREGS");
-}
-
-static int stats_fd_value(int fd, const char *name, uint64_t *val)
-{
-	struct kvm_stats_header h;
-	size_t dsz;
-	char *descs;
-	uint32_t i;
-	int ret = -1;
-
-	if (pread(fd, &h, sizeof(h), 0) != sizeof(h))
-		return -1;
-	dsz = sizeof(struct kvm_stats_desc) + h.name_size;
-	descs = calloc(h.num_desc, dsz);
-	if (pread(fd, descs, h.num_desc * dsz, h.desc_offset) !=
-	    (ssize_t)(h.num_desc * dsz))
-		goto out;
-	for (i = 0; i < h.num_desc; i++) {
-		struct kvm_stats_desc *d = (void *)(descs + i * dsz);
-
-		if (strcmp(d->name, name))
-			continue;
-		if (pread(fd, val, sizeof(*val), h.data_offset + d->offset) ==
-		    sizeof(*val))
-			ret = 0;
-		break;
-	}
-out:
-	free(descs);
-	return ret;
-}
-
-static uint64_t vm_stat(struct vm *vm, const char *name)
-{
-	uint64_t v = ~0ULL;
-
-	if (stats_fd_value(vm->stats, name, &v))
-		printf("host-abi: note: stat %s not found\n", name);
-	return v;
-}
-
-/* Long mode needs EFER.LME, which KVM allows only with CPUID.LM set. */
-static void set_cpuid(struct vm *vm)
-{
-	struct kvm_cpuid2 *cpuid;
-	int n = 256;
-
-	cpuid = calloc(1, sizeof(*cpuid) + n * sizeof(cpuid->entries[0]));
-	cpuid->nent = n;
-	if (ioctl(vm->kvm, KVM_GET_SUPPORTED_CPUID, cpuid))
-		die("KVM_GET_SUPPORTED_CPUID");
-	if (ioctl(vm->vcpu, KVM_SET_CPUID2, cpuid))
-		die("KVM_SET_CPUID2");
-	free(cpuid);
-}
-
-/* A VM with slot 0 and one vCPU in 64-bit mode at @cpl; opted in if @optin. */
-static void vm_create(struct vm *vm, bool optin, int cpl)
-{
-	static const uint8_t code[] = {
-		0x0f, 0x01, 0xd9,	/* vmmcall (KVM rewrites it on Intel) */
-		0xe6, 0x10,		/* out %al, $0x10 */
-	};
-	struct kvm_enable_cap cap = { .cap = KVM_CAP_PVDMA };
-
-	memset(vm, 0, sizeof(*vm));
-	vm->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (vm->kvm < 0)
-		die("/dev/kvm");
-	vm->fd = ioctl(vm->kvm, KVM_CREATE_VM, 0);
-	if (vm->fd < 0)
-		die("KVM_CREATE_VM");
-	if (optin && ioctl(vm->fd, KVM_ENABLE_CAP, &cap))
-		die("KVM_ENABLE_CAP(KVM_CAP_PVDMA)");
-	vm->mem = anon(MEM_SIZE);
-	add_slot(vm, 0, 0, MEM_SIZE, vm->mem, 0);
-	memcpy(vm->mem + CODE_GPA, code, sizeof(code));
-	vm->vcpu = ioctl(vm->fd, KVM_CREATE_VCPU, 0);
-	if (vm->vcpu < 0)
-		die("KVM_CREATE_VCPU");
-	vm->run_size = ioctl(vm->kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
-	vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		       vm->vcpu, 0);
-	if (vm->run == MAP_FAILED)
-		die("mmap kvm_run");
-	vm->stats = ioctl(vm->fd, KVM_GET_STATS_FD, NULL);
-	if (vm->stats < 0)
-		die("KVM_GET_STATS_FD");
-	set_cpuid(vm);
-	setup_long_mode(vm, cpl);
-}
-
-/* Drop every reference to the VM, so KVM destroys it right here. */
-static void vm_destroy(struct vm *vm)
-{
-	munmap(vm->run, vm->run_size);	/* the mapping holds the vCPU file */
-	close(vm->stats);
-	close(vm->vcpu);
-	close(vm->fd);
-	close(vm->kvm);
-	munmap(vm->mem, MEM_SIZE);
-}
-
-/* Issue one hypercall from the guest; returns RAX, or 1 if the guest died. */
-static int64_t hc(struct vm *vm, uint64_t nr, uint64_t a0, uint64_t a1,
-		  uint64_t a2, uint64_t a3)
-{
-	struct kvm_regs regs = {
-		.rip = CODE_GPA, .rsp = 0x7000, .rflags = 0x3002, /* IOPL 3 */
-		.rax = nr, .rbx = a0, .rcx = a1, .rdx = a2, .rsi = a3,
-	};
-
-	if (ioctl(vm->vcpu, KVM_SET_REGS, &regs))
-		die("KVM_SET_REGS");
-	if (ioctl(vm->vcpu, KVM_RUN, 0))
-		die("KVM_RUN");
-	if (vm->run->exit_reason != KVM_EXIT_IO || vm->run->io.port != 0x10) {
-		printf("host-abi: note: unexpected exit %u\n",
-		       vm->run->exit_reason);
-		return 1;
-	}
-	if (ioctl(vm->vcpu, KVM_GET_REGS, &regs))
-		die("KVM_GET_REGS");
-	return (int64_t)regs.rax;
 }
 
 static struct pvdma_range *ranges(struct vm *vm)
@@ -351,72 +111,11 @@ static int64_t unmap(struct vm *vm, uint64_t handle)
 	return hc(vm, KVM_HC_PVDMA_UNMAP, handle, 0, 0, 0);
 }
 
-static uint64_t hpa_of(void *hva)
+/* The result at RESULT_GPA against pagemap, for the ranges at DESC_GPA. */
+static bool result_matches(struct vm *vm, unsigned int nr, char *why,
+			   size_t sz)
 {
-	uint64_t e = 0;
-	int fd = open("/proc/self/pagemap", O_RDONLY);
-
-	if (fd < 0 || pread(fd, &e, 8, (uintptr_t)hva / PAGE * 8) != 8)
-		die("/proc/self/pagemap");
-	close(fd);
-	if (!(e & (1ULL << 63)))
-		return ~0ULL;
-	return (e & ((1ULL << 55) - 1)) * PAGE;
-}
-
-/*
- * What the host must answer for the ranges at DESC_GPA, computed from the
- * VMM's own page tables: host frames in range order, merged when adjacent.
- */
-static unsigned int expected_segs(struct vm *vm, unsigned int nr,
-				  struct pvdma_seg *out)
-{
-	unsigned int n = 0, i;
-
-	for (i = 0; i < nr; i++) {
-		uint64_t gpa = ranges(vm)[i].gpa, left = ranges(vm)[i].len;
-
-		while (left) {
-			uint64_t off = gpa % PAGE;
-			uint64_t len = left < PAGE - off ? left : PAGE - off;
-			uint64_t addr = hpa_of(vm->mem + gpa - off) + off;
-
-			if (n && out[n - 1].addr + out[n - 1].len == addr) {
-				out[n - 1].len += len;
-			} else {
-				out[n].addr = addr;
-				out[n].len = len;
-				n++;
-			}
-			gpa += len;
-			left -= len;
-		}
-	}
-	return n;
-}
-
-static bool segs_match(struct vm *vm, unsigned int nr, char *why, size_t sz)
-{
-	struct pvdma_seg want[PVDMA_MAX_SEGS];
-	struct pvdma_map_result *res = result(vm);
-	unsigned int n = expected_segs(vm, nr, want), i;
-
-	if (res->nr_segs != n) {
-		snprintf(why, sz, "%u segments, pagemap says %u", res->nr_segs, n);
-		return false;
-	}
-	for (i = 0; i < n; i++) {
-		if (res->segs[i].addr != want[i].addr ||
-		    res->segs[i].len != want[i].len) {
-			snprintf(why, sz, "segment %u is %#llx+%llu, pagemap says %#llx+%llu",
-				 i, (unsigned long long)res->segs[i].addr,
-				 (unsigned long long)res->segs[i].len,
-				 (unsigned long long)want[i].addr,
-				 (unsigned long long)want[i].len);
-			return false;
-		}
-	}
-	return true;
+	return segs_match(vm, ranges(vm), nr, result(vm), why, sz);
 }
 
 #define EXPECT_RET(vm_call, want, name)					\
@@ -468,44 +167,24 @@ static void test_enable_cap(void)
 	close(vm.kvm);
 }
 
-static void drop_cap(int capability)
-{
-	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct d[2];
+struct child_check {
+	int (*fn)(char *why);
+};
 
-	if (syscall(SYS_capget, &h, d))
-		die("capget");
-	d[0].effective &= ~(1U << capability);
-	if (syscall(SYS_capset, &h, d))
-		die("capset");
+static bool child_check_run(void *arg, char *msg, size_t sz)
+{
+	(void)sz;	/* the checks write at most a line */
+	return ((struct child_check *)arg)->fn(msg);
 }
 
 /* Run @fn in a child and report its verdict. */
 static void in_child(const char *name, int (*fn)(char *why))
 {
-	char why[256] = "child died";
-	int pfd[2], status = 0;
-	pid_t pid;
+	char why[256];
+	bool ok = run_in_child(child_check_run, &(struct child_check){ fn },
+			       why, sizeof(why));
 
-	if (pipe(pfd))
-		die("pipe");
-	fflush(stdout);
-	pid = fork();
-	if (!pid) {
-		int ok;
-
-		close(pfd[0]);
-		ok = fn(why);
-		if (write(pfd[1], why, strlen(why) + 1) < 0)
-			_exit(2);
-		_exit(ok ? 0 : 1);
-	}
-	close(pfd[1]);
-	if (read(pfd[0], why, sizeof(why) - 1) < 0)
-		strcpy(why, "no answer");
-	close(pfd[0]);
-	waitpid(pid, &status, 0);
-	check(WIFEXITED(status) && WEXITSTATUS(status) == 0, name, "%s", why);
+	check(ok, name, "%s", why[0] ? why : "child died");
 }
 
 static int child_no_sys_admin(char *why)
@@ -643,7 +322,7 @@ static void test_map_translates(struct vm *vm)
 
 	r = map1(vm, DATA_GPA + 100, 3000, PVDMA_MAP_TO_DEVICE);
 	h = result(vm)->handle;
-	check(r == 0 && h && segs_match(vm, 1, why, sizeof(why)),
+	check(r == 0 && h && result_matches(vm, 1, why, sizeof(why)),
 	      "map-one-page-hpa-matches-pagemap", "r=%lld %s", (long long)r, why);
 	check(foll_pins() - pins0 == 1 && vm_stat(vm, "pvdma_pinned_pages") == 1 &&
 	      vm_stat(vm, "pvdma_live_handles") == 1,
@@ -668,7 +347,7 @@ static void test_map_translates(struct vm *vm)
 	}
 	r = map(vm, PVDMA_MAX_RANGES, PVDMA_MAX_SEGS, PVDMA_MAP_BIDIRECTIONAL);
 	h = result(vm)->handle;
-	check(r == 0 && segs_match(vm, PVDMA_MAX_RANGES, why, sizeof(why)),
+	check(r == 0 && result_matches(vm, PVDMA_MAX_RANGES, why, sizeof(why)),
 	      "map-256-ranges-one-call-matches-pagemap", "r=%lld %s",
 	      (long long)r, why);
 	check(foll_pins() - pins0 == PVDMA_MAX_RANGES,
@@ -679,7 +358,7 @@ static void test_map_translates(struct vm *vm)
 	/* A multi-page buffer: merged wherever the host frames are adjacent. */
 	r = map1(vm, DATA_GPA + 123, 64 * PAGE, PVDMA_MAP_FROM_DEVICE);
 	h = result(vm)->handle;
-	check(r == 0 && segs_match(vm, 1, why, sizeof(why)),
+	check(r == 0 && result_matches(vm, 1, why, sizeof(why)),
 	      "map-64-pages-merged-as-pagemap", "r=%lld %s", (long long)r, why);
 	printf("host-abi: note: 64-page buffer -> %u host segments\n",
 	       result(vm)->nr_segs);
@@ -880,7 +559,7 @@ static void test_dirty_and_slots(struct vm *vm)
 
 	/* Pins outlive their memslot; unmap still releases them. */
 	r = map1(vm, DEL_GPA, 4 * PAGE, PVDMA_MAP_FROM_DEVICE);
-	add_slot(vm, DEL_SLOT, DEL_GPA, 0, vm->slot_mem[DEL_SLOT], 0);
+	add_slot(vm, DEL_SLOT, DEL_GPA, 0, vm->slots[DEL_SLOT].hva, 0);
 	EXPECT_RET(r ? r : unmap(vm, result(vm)->handle), 0,
 		   "unmap-after-memslot-deleted");
 	check(foll_pins() == pins0, "memslot-delete-leaks-nothing",
