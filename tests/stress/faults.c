@@ -577,12 +577,10 @@ static unsigned int ring_round(struct sc *sc, struct vm *vm, unsigned int pages,
 	if (!sc_check(sc, ret == 0, "MAP of %u pages: %s", pages, code_name(ret)))
 		return 0;
 	h = result_of(vm, 0)->handle;
-	for (tries = 0; tries < 1000; tries++) {
-		ret = unmap_on(vm, 0, h);
-		if (ret != -PVDMA_EAGAIN)
-			break;
-		(*eagain)++;
-	}
+	tries = eagain_seen;
+	ret = unmap_on(vm, 0, h);	/* repeated while -PVDMA_EAGAIN */
+	tries = eagain_seen - tries;
+	*eagain += tries;
 	if (ret == 1) {
 		*wedged = true;
 		sc_fail(sc,

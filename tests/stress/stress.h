@@ -89,6 +89,7 @@ bool sc_check(struct sc *sc, bool ok, const char *fmt, ...) __printf(3, 4);
 void sc_note(struct sc *sc, const char *fmt, ...) __printf(2, 3);
 
 double now(void);
+extern __thread unsigned long eagain_seen;
 const char *code_name(s64 ret);
 bool documented(s64 ret);
 
