@@ -12,6 +12,9 @@
 #   make test       every test; ends with "N passed, M failed"
 #   make kunit      the KUnit suites under qemu; ends with "kunit: N passed, M failed"
 #   make bench      map/unmap costs in the rig's guest: table, JSON, PNG chart
+#   make stress     the host stress suite in the rig's L1 (fuzz, races,
+#                   faults, confidentiality); ends with "stress: N passed,
+#                   M failed"; STRESS_CALLS=... etc. size it
 #   make check-install  run the install and a cold build in a fresh
 #                   debootstrap root, as on a new Debian 12 machine
 #   make clean      remove the build cache ($(PVDMA_CACHE))
@@ -23,7 +26,7 @@ export PVDMA_CACHE
 
 S := scripts
 
-.PHONY: all deps host guest demo e2e test kunit bench check-install clean
+.PHONY: all deps host guest demo e2e test kunit bench stress check-install clean
 
 all: host guest
 
@@ -33,6 +36,7 @@ deps:
 host:
 	@$(S)/build-kvm.sh
 	@$(S)/build-host-abi.sh
+	@$(S)/build-stress.sh
 
 guest:
 	@$(S)/build-guest.sh
@@ -58,6 +62,10 @@ kunit: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@$(S)/bench.sh
+
+stress: deps
+	@$(MAKE) --no-print-directory all
+	@$(S)/stress.sh
 
 check-install:
 	@$(S)/check-install.sh

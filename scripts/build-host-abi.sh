@@ -9,4 +9,5 @@ OUT=$PVDMA_CACHE/host-abi
 mkdir -p "$OUT"
 step "building tests/host-abi"
 ccache gcc -O2 -g -Wall -Wextra -Werror -I"$REPO/include/uapi" \
-	-o "$OUT/pvdma_abi_test" "$REPO/tests/host-abi/pvdma_abi_test.c"
+	-o "$OUT/pvdma_abi_test" "$REPO/tests/host-abi/pvdma_abi_test.c" \
+	"$REPO/tests/lib/pvdma_vmm.c"

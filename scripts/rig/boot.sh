@@ -24,6 +24,7 @@ GUEST_MODS=$PVDMA_CACHE/modules/guest
 ITERATIONS=${ITERATIONS:-8}
 L2_TIMEOUT=${L2_TIMEOUT:-300}
 L0_TIMEOUT=${L0_TIMEOUT:-1200}
+L1_SMP=${L1_SMP:-1}		# L1's CPUs: make stress races vCPUs on 2
 EDU_BDF=0000:00:05.0
 
 for f in "$HOST_MODS/kvm.ko" "$HOST_MODS/kvm-amd.ko" "$GUEST_MODS/pvdma.ko" \
@@ -75,9 +76,9 @@ log=$RIG/console-$MODE.log
 set +e
 # Two NUMA nodes: L1's memory below 1 GiB and above it, so that L2 can be
 # given memory on either side of a 30-bit DMA mask (l1-init).
-timeout "$L0_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max,+svm,+npt -m 2G -smp 1 \
+timeout "$L0_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max,+svm,+npt -m 2G -smp "$L1_SMP" \
 	-object memory-backend-ram,id=lo,size=1G -object memory-backend-ram,id=hi,size=1G \
-	-numa node,nodeid=0,cpus=0,memdev=lo -numa node,nodeid=1,memdev=hi \
+	-numa node,nodeid=0,cpus=0-$((L1_SMP - 1)),memdev=lo -numa node,nodeid=1,memdev=hi \
 	-nographic -no-reboot -kernel "$KIMAGE" -initrd "$RIG/l1.cpio.gz" \
 	-append "console=ttyS0 panic=-1 quiet" \
 	-virtfs local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap \

@@ -7,12 +7,15 @@
  * The guest is one page of code in 64-bit mode: "vmmcall; out %al, $0x10".
  * For each hypercall the VMM loads RAX/RBX/RCX/RDX/RSI, runs the vCPU until
  * the OUT exit and reads RAX back.  So every argument, valid or hostile,
- * reaches the host exactly as a guest would pass it.
+ * reaches the host exactly as a guest would pass it.  The VMM itself is
+ * tests/lib/pvdma_vmm.c, shared with the stress suite (tests/stress).
  *
  * Checks: returned host-physical segments against /proc/self/pagemap, every
  * error path, CPL 3, a VM that is not opted in, limits and RLIMIT_MEMLOCK,
- * dirty logging, memslot deletion while pinned, and that destroying a VM
- * releases every pin (/proc/vmstat nr_foll_pin_*).
+ * dirty logging (bitmap and dirty ring), memslot deletion while pinned,
+ * what moves the epoch and what does not, a status page that is lost,
+ * PVDMA_PROBE_RESET, and that destroying a VM releases every pin
+ * (/proc/vmstat nr_foll_pin_*).
  *
  * Runs as root on the L1 host of the rig.  Prints one line per check and
  * "host-abi: N passed, M failed".
@@ -37,12 +40,8 @@
 #include <linux/kvm.h>
 #include <linux/pvdma.h>
 
-#define PAGE		4096ULL
-#define MEM_SIZE	(8ULL << 20)	/* slot 0: GPA 0 .. 8 MiB */
-#define PML4_GPA	0x1000ULL
-#define PDPT_GPA	0x2000ULL
-#define PD_GPA		0x3000ULL
-#define CODE_GPA	0x8000ULL
+#include "../lib/pvdma_vmm.h"
+
 #define DESC_GPA	0x10000ULL	/* ranges, one page */
 #define RESULT_GPA	0x20000ULL	/* result, up to 16 KiB + 16 */
 #define HANDLES_GPA	0x30000ULL	/* batch unmap handles */
@@ -50,14 +49,6 @@
 #define SHARED_GPA	0x32000ULL	/* struct pvdma_shared */
 #define DATA_GPA	0x100000ULL	/* data pages to map */
 
-#define RO_SLOT		1
-#define RO_GPA		0x1000000ULL
-#define RO_SIZE		(64ULL << 10)
-#define MMIO_SLOT	2
-#define MMIO_GPA	0x2000000ULL
-#define DIRTY_SLOT	3
-#define DIRTY_GPA	0x3000000ULL
-#define DIRTY_SIZE	(1ULL << 20)
 #define DEL_SLOT	4
 #define DEL_GPA		0x4000000ULL
 #define DEL_SIZE	(64ULL << 10)
@@ -66,7 +57,7 @@
 #define BELOW_RO_SIZE	(64ULL << 10)
 #define SMALL_SLOT	6		/* 4 KiB pages only (MADV_NOHUGEPAGE) */
 #define SMALL_GPA	0x5000000ULL
-#define SMALL_SIZE	(1ULL << 20)
+#define SMALL_SIZE	0x100000ULL
 #define MOVE_SLOT	7		/* deleted, moved and flagged, unpinned */
 #define MOVE_GPA	0x6000000ULL
 #define MOVE_GPA2	0x7000000ULL
@@ -74,16 +65,15 @@
 #define KSM_SLOT	8		/* MADV_MERGEABLE, all pages alike */
 #define KSM_GPA		0x8000000ULL
 #define KSM_PAGES	64ULL
-#define NR_SLOTS	9
 
 /* The dirty ring VM: slot 0 plus one dirty-logged slot. */
 #define RING_BYTES	4096ULL		/* 256 entries, the smallest ring */
-#define RING_ENTRIES	(RING_BYTES / sizeof(struct kvm_dirty_gfn))
 #define RING_SLOT	1
 #define RING_GPA	0x1000000ULL
 #define RING_SIZE	(16ULL << 20)
 #define RING_PAGES	(RING_SIZE / PAGE)
 
+const char *vmm_name = "host-abi";
 static int passed, failed;
 static const char *edu_bar;
 
@@ -104,328 +94,11 @@ static void check(bool ok, const char *name, const char *fmt, ...)
 	failed++;
 }
 
-static void die(const char *what)
+void die(const char *what)
 {
 	printf("host-abi: setup: FAIL (%s: %s)\n", what, strerror(errno));
 	printf("host-abi: %d passed, %d failed\n", passed, failed + 1);
 	exit(1);
-}
-
-struct vm {
-	int kvm, fd, vcpu;
-	struct kvm_run *run;
-	int run_size;
-	uint8_t *mem;
-	uint8_t *slot_mem[NR_SLOTS];
-	uint64_t slot_size[NR_SLOTS];
-	int stats;
-	/* With a dirty ring: the ring, what was harvested, per RING_SLOT page. */
-	struct kvm_dirty_gfn *ring;
-	uint32_t ring_next;
-	unsigned int ring_full_exits;
-	unsigned int ring_other;
-	uint16_t ring_seen[RING_PAGES];
-};
-
-static long long foll_pins(void)
-{
-	long long acq = -1, rel = -1, v;
-	char name[64];
-	FILE *f;
-	int fd;
-
-	fd = open("/proc/sys/vm/stat_refresh", O_WRONLY);
-	if (fd >= 0) {
-		if (write(fd, "1", 1) != 1)
-			perror("stat_refresh");
-		close(fd);
-	}
-	f = fopen("/proc/vmstat", "r");
-	if (!f)
-		die("/proc/vmstat");
-	while (fscanf(f, "%63s %lld", name, &v) == 2) {
-		if (!strcmp(name, "nr_foll_pin_acquired"))
-			acq = v;
-		else if (!strcmp(name, "nr_foll_pin_released"))
-			rel = v;
-	}
-	fclose(f);
-	return acq - rel;
-}
-
-static void set_param(const char *name, const char *val)
-{
-	char path[128];
-	int fd;
-
-	snprintf(path, sizeof(path), "/sys/module/kvm/parameters/%s", name);
-	fd = open(path, O_WRONLY);
-	if (fd < 0 || write(fd, val, strlen(val)) < 0)
-		die(path);
-	close(fd);
-}
-
-static void add_slot(struct vm *vm, int slot, uint64_t gpa, uint64_t size,
-		     void *hva, uint32_t flags)
-{
-	struct kvm_userspace_memory_region r = {
-		.slot = slot, .flags = flags, .guest_phys_addr = gpa,
-		.memory_size = size, .userspace_addr = (uintptr_t)hva,
-	};
-
-	if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &r))
-		die("KVM_SET_USER_MEMORY_REGION");
-	vm->slot_mem[slot] = hva;
-	vm->slot_size[slot] = size;
-}
-
-static void *anon(uint64_t size)
-{
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		die("mmap");
-	memset(p, 0x5a, size);
-	return p;
-}
-
-/* Anonymous memory in 4 KiB pages only: no huge page splits in the way. */
-static void *anon_small(uint64_t size)
-{
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED || madvise(p, size, MADV_NOHUGEPAGE))
-		die("mmap small");
-	memset(p, 0x5a, size);
-	return p;
-}
-
-/* Identity-map the first GiB with 2 MiB pages, user-accessible for CPL 3. */
-static void setup_long_mode(struct vm *vm, int cpl)
-{
-	uint64_t *pml4 = (void *)(vm->mem + PML4_GPA);
-	uint64_t *pdpt = (void *)(vm->mem + PDPT_GPA);
-	uint64_t *pd = (void *)(vm->mem + PD_GPA);
-	struct kvm_segment cs = {
-		.base = 0, .limit = 0xffffffff, .selector = 0x8 | cpl,
-		.present = 1, .type = 11, .dpl = cpl, .s = 1, .l = 1, .g = 1,
-	};
-	struct kvm_segment ds = cs;
-	struct kvm_sregs sregs;
-	int i;
-
-	for (i = 0; i < 512; i++)
-		pd[i] = (i * (2ULL << 20)) | 0x87;	/* P, RW, US, PS */
-	pdpt[0] = PD_GPA | 0x7;
-	pml4[0] = PDPT_GPA | 0x7;
-
-	if (ioctl(vm->vcpu, KVM_GET_SREGS, &sregs))
-		die("KVM_GET_SREGS");
-	sregs.cr3 = PML4_GPA;
-	sregs.cr4 = 1 << 5;				/* PAE */
-	sregs.cr0 = 0x80050033;				/* PG WP NE ET MP PE */
-	sregs.efer = 0x500;				/* LME LMA */
-	ds.type = 3;
-	ds.l = 0;
-	ds.db = 1;
-	ds.selector = 0x10 | cpl;
-	sregs.cs = cs;
-	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = ds;
-	if (ioctl(vm->vcpu, KVM_SET_SREGS, &sregs))
-		die("KVM_SET_SREGS");
-}
-
-static int stats_fd_value(int fd, const char *name, uint64_t *val)
-{
-	struct kvm_stats_header h;
-	size_t dsz;
-	char *descs;
-	uint32_t i;
-	int ret = -1;
-
-	if (pread(fd, &h, sizeof(h), 0) != sizeof(h))
-		return -1;
-	dsz = sizeof(struct kvm_stats_desc) + h.name_size;
-	descs = calloc(h.num_desc, dsz);
-	if (pread(fd, descs, h.num_desc * dsz, h.desc_offset) !=
-	    (ssize_t)(h.num_desc * dsz))
-		goto out;
-	for (i = 0; i < h.num_desc; i++) {
-		struct kvm_stats_desc *d = (void *)(descs + i * dsz);
-
-		if (strcmp(d->name, name))
-			continue;
-		if (pread(fd, val, sizeof(*val), h.data_offset + d->offset) ==
-		    sizeof(*val))
-			ret = 0;
-		break;
-	}
-out:
-	free(descs);
-	return ret;
-}
-
-static uint64_t vm_stat(struct vm *vm, const char *name)
-{
-	uint64_t v = ~0ULL;
-
-	if (stats_fd_value(vm->stats, name, &v))
-		printf("host-abi: note: stat %s not found\n", name);
-	return v;
-}
-
-/* Long mode needs EFER.LME, which KVM allows only with CPUID.LM set. */
-static void set_cpuid(struct vm *vm)
-{
-	struct kvm_cpuid2 *cpuid;
-	int n = 256;
-
-	cpuid = calloc(1, sizeof(*cpuid) + n * sizeof(cpuid->entries[0]));
-	cpuid->nent = n;
-	if (ioctl(vm->kvm, KVM_GET_SUPPORTED_CPUID, cpuid))
-		die("KVM_GET_SUPPORTED_CPUID");
-	if (ioctl(vm->vcpu, KVM_SET_CPUID2, cpuid))
-		die("KVM_SET_CPUID2");
-	free(cpuid);
-}
-
-/*
- * A VM with slot 0 and one vCPU in 64-bit mode at @cpl; opted in if @optin;
- * with a dirty ring of @ring_bytes unless 0.
- */
-static void vm_create_ring(struct vm *vm, bool optin, int cpl,
-			   uint64_t ring_bytes)
-{
-	static const uint8_t code[] = {
-		0x0f, 0x01, 0xd9,	/* vmmcall (KVM rewrites it on Intel) */
-		0xe6, 0x10,		/* out %al, $0x10 */
-	};
-	struct kvm_enable_cap cap = { .cap = KVM_CAP_PVDMA };
-
-	memset(vm, 0, sizeof(*vm));
-	vm->kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (vm->kvm < 0)
-		die("/dev/kvm");
-	vm->fd = ioctl(vm->kvm, KVM_CREATE_VM, 0);
-	if (vm->fd < 0)
-		die("KVM_CREATE_VM");
-	if (optin && ioctl(vm->fd, KVM_ENABLE_CAP, &cap))
-		die("KVM_ENABLE_CAP(KVM_CAP_PVDMA)");
-	if (ring_bytes) {
-		struct kvm_enable_cap ring = {
-			.cap = KVM_CAP_DIRTY_LOG_RING, .args = { ring_bytes },
-		};
-
-		if (ioctl(vm->fd, KVM_ENABLE_CAP, &ring))
-			die("KVM_ENABLE_CAP(KVM_CAP_DIRTY_LOG_RING)");
-	}
-	vm->mem = anon(MEM_SIZE);
-	add_slot(vm, 0, 0, MEM_SIZE, vm->mem, 0);
-	memcpy(vm->mem + CODE_GPA, code, sizeof(code));
-	vm->vcpu = ioctl(vm->fd, KVM_CREATE_VCPU, 0);
-	if (vm->vcpu < 0)
-		die("KVM_CREATE_VCPU");
-	vm->run_size = ioctl(vm->kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
-	vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		       vm->vcpu, 0);
-	if (vm->run == MAP_FAILED)
-		die("mmap kvm_run");
-	if (ring_bytes) {
-		vm->ring = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE,
-				MAP_SHARED, vm->vcpu,
-				KVM_DIRTY_LOG_PAGE_OFFSET * PAGE);
-		if (vm->ring == MAP_FAILED)
-			die("mmap dirty ring");
-	}
-	vm->stats = ioctl(vm->fd, KVM_GET_STATS_FD, NULL);
-	if (vm->stats < 0)
-		die("KVM_GET_STATS_FD");
-	set_cpuid(vm);
-	setup_long_mode(vm, cpl);
-}
-
-static void vm_create(struct vm *vm, bool optin, int cpl)
-{
-	vm_create_ring(vm, optin, cpl, 0);
-}
-
-/*
- * Harvest the dirty ring as a VMM does: collect every entry KVM published,
- * hand them back and have KVM re-arm the pages.  Entries of RING_SLOT are
- * counted per page; an entry pushed over an unharvested one is lost, which
- * the counts then show.
- */
-static void harvest(struct vm *vm)
-{
-	if (!vm->ring)
-		return;
-	for (;;) {
-		struct kvm_dirty_gfn *e = &vm->ring[vm->ring_next % RING_ENTRIES];
-
-		if (!(__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) &
-		      KVM_DIRTY_GFN_F_DIRTY))
-			break;
-		if (e->slot == RING_SLOT && e->offset < RING_PAGES)
-			vm->ring_seen[e->offset]++;
-		else
-			vm->ring_other++;
-		__atomic_store_n(&e->flags, KVM_DIRTY_GFN_F_RESET,
-				 __ATOMIC_RELEASE);
-		vm->ring_next++;
-	}
-	if (ioctl(vm->fd, KVM_RESET_DIRTY_RINGS) < 0)
-		die("KVM_RESET_DIRTY_RINGS");
-}
-
-/* Drop every reference to the VM, so KVM destroys it right here. */
-static void vm_destroy(struct vm *vm)
-{
-	munmap(vm->run, vm->run_size);	/* the mapping holds the vCPU file */
-	if (vm->ring)
-		munmap(vm->ring, RING_BYTES);
-	close(vm->stats);
-	close(vm->vcpu);
-	close(vm->fd);
-	close(vm->kvm);
-	munmap(vm->mem, MEM_SIZE);
-}
-
-/* Issue one hypercall from the guest; returns RAX, or 1 if the guest died. */
-static int64_t hc(struct vm *vm, uint64_t nr, uint64_t a0, uint64_t a1,
-		  uint64_t a2, uint64_t a3)
-{
-	struct kvm_regs regs = {
-		.rip = CODE_GPA, .rsp = 0x7000, .rflags = 0x3002, /* IOPL 3 */
-		.rax = nr, .rbx = a0, .rcx = a1, .rdx = a2, .rsi = a3,
-	};
-	unsigned int stuck;
-
-	if (ioctl(vm->vcpu, KVM_SET_REGS, &regs))
-		die("KVM_SET_REGS");
-	for (stuck = 0; stuck < 100; stuck++) {
-		uint32_t next = vm->ring_next;
-
-		if (ioctl(vm->vcpu, KVM_RUN, 0))
-			die("KVM_RUN");
-		/* The ring is (soft) full: harvest it, as a VMM must. */
-		if (vm->run->exit_reason != KVM_EXIT_DIRTY_RING_FULL)
-			break;
-		vm->ring_full_exits++;
-		harvest(vm);
-		/* A ring KVM overran cannot be harvested any more. */
-		if (vm->ring_next != next)
-			stuck = 0;
-	}
-	if (vm->run->exit_reason != KVM_EXIT_IO || vm->run->io.port != 0x10) {
-		printf("host-abi: note: unexpected exit %u\n",
-		       vm->run->exit_reason);
-		return 1;
-	}
-	if (ioctl(vm->vcpu, KVM_GET_REGS, &regs))
-		die("KVM_GET_REGS");
-	return (int64_t)regs.rax;
 }
 
 static struct pvdma_range *ranges(struct vm *vm)
@@ -460,79 +133,18 @@ static int64_t unmap(struct vm *vm, uint64_t handle)
 	return hc(vm, KVM_HC_PVDMA_UNMAP, handle, 0, 0, 0);
 }
 
-static uint64_t hpa_of(void *hva)
+/* The result at RESULT_GPA against pagemap, for the ranges at DESC_GPA. */
+static bool result_matches(struct vm *vm, unsigned int nr, char *why,
+			   size_t sz)
 {
-	uint64_t e = 0;
-	int fd = open("/proc/self/pagemap", O_RDONLY);
-
-	if (fd < 0 || pread(fd, &e, 8, (uintptr_t)hva / PAGE * 8) != 8)
-		die("/proc/self/pagemap");
-	close(fd);
-	if (!(e & (1ULL << 63)))
-		return ~0ULL;
-	return (e & ((1ULL << 55) - 1)) * PAGE;
-}
-
-/*
- * What the host must answer for the ranges at DESC_GPA, computed from the
- * VMM's own page tables: host frames in range order, merged when adjacent.
- */
-static unsigned int expected_segs(struct vm *vm, unsigned int nr,
-				  struct pvdma_seg *out)
-{
-	unsigned int n = 0, i;
-
-	for (i = 0; i < nr; i++) {
-		uint64_t gpa = ranges(vm)[i].gpa, left = ranges(vm)[i].len;
-
-		while (left) {
-			uint64_t off = gpa % PAGE;
-			uint64_t len = left < PAGE - off ? left : PAGE - off;
-			uint64_t addr = hpa_of(vm->mem + gpa - off) + off;
-
-			if (n && out[n - 1].addr + out[n - 1].len == addr) {
-				out[n - 1].len += len;
-			} else {
-				out[n].addr = addr;
-				out[n].len = len;
-				n++;
-			}
-			gpa += len;
-			left -= len;
-		}
-	}
-	return n;
-}
-
-static bool segs_match(struct vm *vm, unsigned int nr, char *why, size_t sz)
-{
-	struct pvdma_seg want[PVDMA_MAX_SEGS];
-	struct pvdma_map_result *res = result(vm);
-	unsigned int n = expected_segs(vm, nr, want), i;
-
-	if (res->nr_segs != n) {
-		snprintf(why, sz, "%u segments, pagemap says %u", res->nr_segs, n);
-		return false;
-	}
-	for (i = 0; i < n; i++) {
-		if (res->segs[i].addr != want[i].addr ||
-		    res->segs[i].len != want[i].len) {
-			snprintf(why, sz, "segment %u is %#llx+%llu, pagemap says %#llx+%llu",
-				 i, (unsigned long long)res->segs[i].addr,
-				 (unsigned long long)res->segs[i].len,
-				 (unsigned long long)want[i].addr,
-				 (unsigned long long)want[i].len);
-			return false;
-		}
-	}
-	return true;
+	return segs_match(vm, ranges(vm), nr, result(vm), why, sz);
 }
 
 #define EXPECT_RET(vm_call, want, name)					\
 	do {								\
-		int64_t __r = (vm_call);				\
-		check(__r == (int64_t)(want), name, "returned %lld, want %lld", \
-		      (long long)__r, (long long)(want));		\
+		int64_t __r = (vm_call), __w = (want);			\
+		check(__r == __w, name, "returned %lld, want %lld",	\
+		      (long long)__r, (long long)__w);			\
 	} while (0)
 
 static void test_not_opted_in(void)
@@ -577,44 +189,24 @@ static void test_enable_cap(void)
 	close(vm.kvm);
 }
 
-static void drop_cap(int capability)
-{
-	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct d[2];
+struct child_check {
+	int (*fn)(char *why);
+};
 
-	if (syscall(SYS_capget, &h, d))
-		die("capget");
-	d[0].effective &= ~(1U << capability);
-	if (syscall(SYS_capset, &h, d))
-		die("capset");
+static bool child_check_run(void *arg, char *msg, size_t sz)
+{
+	(void)sz;	/* the checks write at most a line */
+	return ((struct child_check *)arg)->fn(msg);
 }
 
 /* Run @fn in a child and report its verdict. */
 static void in_child(const char *name, int (*fn)(char *why))
 {
-	char why[256] = "child died";
-	int pfd[2], status = 0;
-	pid_t pid;
+	char why[256];
+	bool ok = run_in_child(child_check_run, &(struct child_check){ fn },
+			       why, sizeof(why));
 
-	if (pipe(pfd))
-		die("pipe");
-	fflush(stdout);
-	pid = fork();
-	if (!pid) {
-		int ok;
-
-		close(pfd[0]);
-		ok = fn(why);
-		if (write(pfd[1], why, strlen(why) + 1) < 0)
-			_exit(2);
-		_exit(ok ? 0 : 1);
-	}
-	close(pfd[1]);
-	if (read(pfd[0], why, sizeof(why) - 1) < 0)
-		strcpy(why, "no answer");
-	close(pfd[0]);
-	waitpid(pid, &status, 0);
-	check(WIFEXITED(status) && WEXITSTATUS(status) == 0, name, "%s", why);
+	check(ok, name, "%s", why[0] ? why : "child died");
 }
 
 static int child_no_sys_admin(char *why)
@@ -674,7 +266,26 @@ static void test_probe(struct vm *vm)
 
 static uint64_t epoch(struct vm *vm)
 {
-	return ((volatile struct pvdma_shared *)(vm->mem + SHARED_GPA))->epoch;
+	return epoch_at(vm, SHARED_GPA);
+}
+
+/*
+ * What must move the epoch: the VMM discards the memory behind a pinned
+ * page (DATA_GPA + 44 pages).  The page is then unmapped and faulted in
+ * again, and the vCPU exits once more: the host logs there what it wrote
+ * to the status page where no vCPU ran.
+ */
+static void discard_pinned(struct vm *vm)
+{
+	uint64_t gpa = DATA_GPA + 44 * PAGE, h;
+
+	if (map1(vm, gpa, PAGE, PVDMA_MAP_TO_DEVICE))
+		die("map of the page to discard");
+	h = result(vm)->handle;
+	madvise(vm->mem + gpa, PAGE, MADV_DONTNEED);
+	unmap(vm, h);
+	memset(vm->mem + gpa, 0x5a, PAGE);
+	hc(vm, KVM_HC_PVDMA_PROBE, INFO_GPA, 0, 0, 0);
 }
 
 /* The status page: the host says when kept translations may be stale. */
@@ -731,14 +342,9 @@ static void test_epoch(struct vm *vm)
 	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, 0, PVDMA_SHARED_CLEAR, 0, 0),
 		   0, "set-shared-clear");
 	memset(vm->mem + SHARED_GPA, 0, 8);
-	if (map1(vm, DATA_GPA + 40 * PAGE, PAGE, PVDMA_MAP_FROM_DEVICE))
-		die("epoch clear map");
-	h = result(vm)->handle;
-	madvise(vm->mem + DATA_GPA + 40 * PAGE, PAGE, MADV_DONTNEED);
+	discard_pinned(vm);
 	check(epoch(vm) == 0, "cleared-page-not-written", "epoch %llu",
 	      (unsigned long long)epoch(vm));
-	unmap(vm, h);
-	memset(vm->mem + DATA_GPA + 40 * PAGE, 0x5a, PAGE);
 	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, 0, PVDMA_SHARED_CLEAR, 0, 0),
 		   0, "set-shared-clear-twice");
 	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, SHARED_GPA, 0, 0, 0), 0,
@@ -746,12 +352,6 @@ static void test_epoch(struct vm *vm)
 	check(epoch(vm) > e0, "set-shared-again-epoch-moves-on",
 	      "epoch %llu, was %llu", (unsigned long long)epoch(vm),
 	      (unsigned long long)e0);
-}
-
-static uint8_t *gpa_hva(struct vm *vm, int slot, uint64_t slot_gpa,
-			uint64_t gpa)
-{
-	return vm->slot_mem[slot] + (gpa - slot_gpa);
 }
 
 /*
@@ -762,20 +362,17 @@ static uint8_t *gpa_hva(struct vm *vm, int slot, uint64_t slot_gpa,
 static void test_result_checked_first(struct vm *vm)
 {
 	static const struct {
-		int slot;
-		uint64_t slot_gpa, gpa;
+		uint64_t gpa;
 		const char *name;
 	} cases[] = {
-		{ 0, 0, MEM_SIZE - 32, "map-result-off-memslot-writes-nothing" },
-		{ BELOW_RO_SLOT, BELOW_RO_GPA, RO_GPA - 32,
-		  "map-result-into-readonly-writes-nothing" },
+		{ MEM_SIZE - 32, "map-result-off-memslot-writes-nothing" },
+		{ RO_GPA - 32, "map-result-into-readonly-writes-nothing" },
 	};
 	long long pins0 = foll_pins();
 	unsigned int i, j;
 
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		uint8_t *p = gpa_hva(vm, cases[i].slot, cases[i].slot_gpa,
-				     cases[i].gpa);
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		uint8_t *p = gpa_hva(vm, cases[i].gpa, 32);
 		struct pvdma_map_result *res = (void *)p;
 		unsigned int changed = 0;
 		int64_t r;
@@ -798,17 +395,14 @@ static void test_result_checked_first(struct vm *vm)
 	      "vmstat delta %lld", foll_pins() - pins0);
 }
 
-static void set_slot_flags(struct vm *vm, int slot, uint64_t gpa,
-			   uint32_t flags)
-{
-	add_slot(vm, slot, gpa, vm->slot_size[slot], vm->slot_mem[slot], flags);
-}
-
+/* Is @page of @slot dirty in KVM's log (which this clears)? */
 static bool dirty_bit(struct vm *vm, int slot, uint64_t page)
 {
-	uint8_t bitmap[SMALL_SIZE / PAGE / 8] = { 0 };
+	uint8_t bitmap[DIRTY_SIZE / PAGE / 8] = { 0 };
 	struct kvm_dirty_log log = { .slot = slot, .dirty_bitmap = bitmap };
 
+	if (vm->slots[slot].size > DIRTY_SIZE)
+		die("memslot larger than the dirty bitmap");
 	if (ioctl(vm->fd, KVM_GET_DIRTY_LOG, &log))
 		die("KVM_GET_DIRTY_LOG");
 	return bitmap[page / 8] & (1 << (page % 8));
@@ -821,9 +415,9 @@ static bool dirty_bit(struct vm *vm, int slot, uint64_t page)
  */
 static void test_status_page_tracked(struct vm *vm)
 {
-	uint8_t *dirty = vm->slot_mem[DIRTY_SLOT];
+	uint8_t *dirty = vm->slots[DIRTY_SLOT].hva;
 	long long pins1;
-	uint64_t e1, e2, h;
+	uint64_t e1, e2;
 
 	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, SHARED_GPA, 0, 0, 0), 0,
 		   "status-set-shared");
@@ -843,14 +437,9 @@ static void test_status_page_tracked(struct vm *vm)
 	      "epoch %llu, was %llu; vmstat delta %lld",
 	      (unsigned long long)e2, (unsigned long long)e1,
 	      foll_pins() - pins1);
-	if (map1(vm, DATA_GPA + 44 * PAGE, PAGE, PVDMA_MAP_TO_DEVICE))
-		die("status map");
-	h = result(vm)->handle;
-	madvise(vm->mem + DATA_GPA + 44 * PAGE, PAGE, MADV_DONTNEED);
+	discard_pinned(vm);
 	check(epoch(vm) > e2, "status-page-again-sees-bumps",
 	      "epoch stayed %llu", (unsigned long long)e2);
-	unmap(vm, h);
-	memset(vm->mem + DATA_GPA + 44 * PAGE, 0x5a, PAGE);
 
 	/* A status page in a dirty-logged slot is logged when written. */
 	dirty_bit(vm, DIRTY_SLOT, 20);			/* clear */
@@ -859,20 +448,14 @@ static void test_status_page_tracked(struct vm *vm)
 		      0), 0, "status-set-shared-logged-slot");
 	check(dirty_bit(vm, DIRTY_SLOT, 20), "set-shared-logs-status-page",
 	      "page not in the dirty log");
-	if (map1(vm, DATA_GPA + 44 * PAGE, PAGE, PVDMA_MAP_TO_DEVICE))
-		die("status map 2");
-	h = result(vm)->handle;
-	e1 = *(volatile uint64_t *)(dirty + 20 * PAGE);
+	e1 = epoch_at(vm, DIRTY_GPA + 20 * PAGE);
 	/* Bumped from the VMM's madvise(), where no vCPU runs. */
-	madvise(vm->mem + DATA_GPA + 44 * PAGE, PAGE, MADV_DONTNEED);
-	hc(vm, KVM_HC_PVDMA_PROBE, INFO_GPA, 0, 0, 0);
-	check(*(volatile uint64_t *)(dirty + 20 * PAGE) > e1 &&
-	      dirty_bit(vm, DIRTY_SLOT, 20), "epoch-write-logs-status-page",
+	discard_pinned(vm);
+	e2 = epoch_at(vm, DIRTY_GPA + 20 * PAGE);
+	check(e2 > e1 && dirty_bit(vm, DIRTY_SLOT, 20),
+	      "epoch-write-logs-status-page",
 	      "epoch %llu, was %llu; page not in the dirty log",
-	      (unsigned long long)*(volatile uint64_t *)(dirty + 20 * PAGE),
-	      (unsigned long long)e1);
-	unmap(vm, h);
-	memset(vm->mem + DATA_GPA + 44 * PAGE, 0x5a, PAGE);
+	      (unsigned long long)e2, (unsigned long long)e1);
 	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, SHARED_GPA, 0, 0, 0), 0,
 		   "status-back-to-shared-gpa");
 }
@@ -883,7 +466,7 @@ static void test_status_page_tracked(struct vm *vm)
  */
 static void test_epoch_only_when_affected(struct vm *vm)
 {
-	uint8_t *small = vm->slot_mem[SMALL_SLOT];
+	uint8_t *small = vm->slots[SMALL_SLOT].hva, *move;
 	uint64_t e0, e1, h;
 
 	if (map1(vm, SMALL_GPA + 8 * PAGE, PAGE, PVDMA_MAP_FROM_DEVICE))
@@ -897,24 +480,25 @@ static void test_epoch_only_when_affected(struct vm *vm)
 	      "epoch %llu -> %llu", (unsigned long long)e0,
 	      (unsigned long long)epoch(vm));
 	/* Dirty logging on and off where nothing is pinned. */
-	set_slot_flags(vm, MOVE_SLOT, MOVE_GPA, KVM_MEM_LOG_DIRTY_PAGES);
-	set_slot_flags(vm, MOVE_SLOT, MOVE_GPA, 0);
+	set_slot_flags(vm, MOVE_SLOT, KVM_MEM_LOG_DIRTY_PAGES);
+	set_slot_flags(vm, MOVE_SLOT, 0);
 	check(epoch(vm) == e0, "memslot-log-toggle-unpinned-keeps-epoch",
 	      "epoch %llu -> %llu", (unsigned long long)e0,
 	      (unsigned long long)epoch(vm));
 	/* On where a page is pinned: its device writes must now be logged. */
-	set_slot_flags(vm, SMALL_SLOT, SMALL_GPA, KVM_MEM_LOG_DIRTY_PAGES);
+	set_slot_flags(vm, SMALL_SLOT, KVM_MEM_LOG_DIRTY_PAGES);
 	e1 = epoch(vm);
 	check(e1 != e0, "memslot-log-on-pinned-bumps-epoch", "epoch stayed %llu",
 	      (unsigned long long)e0);
 	/* Off again: the pinned page is what it was. */
-	set_slot_flags(vm, SMALL_SLOT, SMALL_GPA, 0);
+	set_slot_flags(vm, SMALL_SLOT, 0);
 	check(epoch(vm) == e1, "memslot-log-off-pinned-keeps-epoch",
 	      "epoch %llu -> %llu", (unsigned long long)e1,
 	      (unsigned long long)epoch(vm));
 	/* A slot with nothing pinned is moved, deleted and created again. */
-	add_slot(vm, MOVE_SLOT, MOVE_GPA2, MOVE_SIZE, vm->slot_mem[MOVE_SLOT], 0);
-	add_slot(vm, MOVE_SLOT, MOVE_GPA2, 0, vm->slot_mem[MOVE_SLOT], 0);
+	move = vm->slots[MOVE_SLOT].hva;
+	add_slot(vm, MOVE_SLOT, MOVE_GPA2, MOVE_SIZE, move, 0);
+	add_slot(vm, MOVE_SLOT, MOVE_GPA2, 0, move, 0);
 	add_slot(vm, MOVE_SLOT, MOVE_GPA, MOVE_SIZE, anon(MOVE_SIZE), 0);
 	check(epoch(vm) == e1, "memslot-move-delete-unpinned-keeps-epoch",
 	      "epoch %llu -> %llu", (unsigned long long)e1,
@@ -1029,16 +613,13 @@ static int64_t unmap_until_done(struct vm *vm, uint64_t handle,
 	return r;
 }
 
-static unsigned int ring_missing(struct vm *vm, uint64_t first,
-				 uint64_t pages)
+/* Map @pages pages of RING_SLOT from page @first, for the device to write. */
+static uint64_t ring_map(struct vm *vm, uint64_t first, uint64_t pages)
 {
-	unsigned int missing = 0;
-	uint64_t i;
-
-	for (i = first; i < first + pages; i++)
-		if (!vm->ring_seen[i])
-			missing++;
-	return missing;
+	if (map1(vm, RING_GPA + first * PAGE, pages * PAGE,
+		 PVDMA_MAP_FROM_DEVICE))
+		die("dirty ring map");
+	return result(vm)->handle;
 }
 
 /*
@@ -1048,85 +629,79 @@ static unsigned int ring_missing(struct vm *vm, uint64_t first,
  */
 static void test_dirty_ring(void)
 {
+	static uint16_t seen[RING_PAGES];
 	long long pins0 = foll_pins();
+	struct vmm_ring_log log;
+	struct vmm_vcpu *v;
 	uint64_t *handles;
-	unsigned int calls, exits0;
+	unsigned int calls, exits0, missing;
 	struct vm vm;
 	uint64_t h;
 	int64_t r;
 
-	vm_create_ring(&vm, true, 0, RING_BYTES);
+	vm_create_opts(&vm, &(struct vm_opts){
+		.optin = true, .dirty_ring_bytes = RING_BYTES });
+	vm_ring_log(&vm, &log, RING_SLOT, seen, RING_PAGES);
+	v = &vm.vcpus[0];
 	add_slot(&vm, RING_SLOT, RING_GPA, RING_SIZE, anon(RING_SIZE),
 		 KVM_MEM_LOG_DIRTY_PAGES);
 	handles = (void *)(vm.mem + HANDLES_GPA);
 
 	/* One unmap with more pages to log than the ring holds. */
-	if (map1(&vm, RING_GPA, 300 * PAGE, PVDMA_MAP_FROM_DEVICE))
-		die("ring map");
-	h = result(&vm)->handle;
-	harvest(&vm);
+	h = ring_map(&vm, 0, 300);
+	vm_harvest_ring(&vm, 0);
 	r = unmap_until_done(&vm, h, &calls);
-	harvest(&vm);
-	check(r == 0 && calls > 1 && vm.ring_full_exits >= calls - 1,
+	vm_harvest_ring(&vm, 0);
+	check(r == 0 && calls > 1 && v->ring_full_exits >= calls - 1,
 	      "dirty-ring-unmap-repeated-until-logged",
 	      "returned %lld after %u calls, %u ring-full exits", (long long)r,
-	      calls, vm.ring_full_exits);
-	check(!ring_missing(&vm, 0, 300), "dirty-ring-unmap-logs-every-page",
-	      "%u of 300 pages never reached the ring",
-	      ring_missing(&vm, 0, 300));
+	      calls, v->ring_full_exits);
+	missing = ring_log_missing(&log, 0, 300);
+	check(!missing, "dirty-ring-unmap-logs-every-page",
+	      "%u of 300 pages never reached the ring", missing);
 	check(foll_pins() == pins0 && vm_stat(&vm, "pvdma_pinned_pages") == 0,
 	      "dirty-ring-unmap-releases-pins", "vmstat delta %lld",
 	      foll_pins() - pins0);
 
 	/* Within the room: one call. */
-	if (map1(&vm, RING_GPA + 512 * PAGE, 150 * PAGE, PVDMA_MAP_FROM_DEVICE))
-		die("ring map 150");
-	EXPECT_RET(unmap(&vm, result(&vm)->handle), 0,
+	EXPECT_RET(unmap(&vm, ring_map(&vm, 512, 150)), 0,
 		   "dirty-ring-unmap-within-room");
 
 	/* 42 entries left: a batch of 80 pages waits for the harvest. */
-	if (map1(&vm, RING_GPA + 1024 * PAGE, 40 * PAGE, PVDMA_MAP_FROM_DEVICE))
-		die("ring map a");
-	handles[0] = result(&vm)->handle;
-	if (map1(&vm, RING_GPA + 1100 * PAGE, 40 * PAGE, PVDMA_MAP_FROM_DEVICE))
-		die("ring map b");
-	handles[1] = result(&vm)->handle;
-	exits0 = vm.ring_full_exits;
+	handles[0] = ring_map(&vm, 1024, 40);
+	handles[1] = ring_map(&vm, 1100, 40);
+	exits0 = v->ring_full_exits;
 	r = hc(&vm, KVM_HC_PVDMA_UNMAP_BATCH, HANDLES_GPA, 2, 0, 0);
-	check(r == -PVDMA_EAGAIN && vm.ring_full_exits > exits0 &&
+	check(r == -PVDMA_EAGAIN && v->ring_full_exits > exits0 &&
 	      vm_stat(&vm, "pvdma_live_handles") == 2,
 	      "dirty-ring-batch-waits-for-harvest",
 	      "returned %lld, %u ring-full exits, %llu handles live",
-	      (long long)r, vm.ring_full_exits - exits0,
+	      (long long)r, v->ring_full_exits - exits0,
 	      (unsigned long long)vm_stat(&vm, "pvdma_live_handles"));
 	if (r == -PVDMA_EAGAIN)
 		r = hc(&vm, KVM_HC_PVDMA_UNMAP_BATCH, HANDLES_GPA, 2, 0, 0);
-	harvest(&vm);
-	check(r == 0 && !ring_missing(&vm, 1024, 40) &&
-	      !ring_missing(&vm, 1100, 40), "dirty-ring-batch-after-harvest",
-	      "returned %lld, %u pages never logged", (long long)r,
-	      ring_missing(&vm, 1024, 40) + ring_missing(&vm, 1100, 40));
+	vm_harvest_ring(&vm, 0);
+	missing = ring_log_missing(&log, 1024, 40) +
+		  ring_log_missing(&log, 1100, 40);
+	check(r == 0 && !missing, "dirty-ring-batch-after-harvest",
+	      "returned %lld, %u pages never logged", (long long)r, missing);
 
 	/* More than half the room: never in one batch, one by one instead. */
-	if (map1(&vm, RING_GPA + 2048 * PAGE, 100 * PAGE, PVDMA_MAP_FROM_DEVICE))
-		die("ring map c");
-	handles[0] = result(&vm)->handle;
-	if (map1(&vm, RING_GPA + 2200 * PAGE, 100 * PAGE, PVDMA_MAP_FROM_DEVICE))
-		die("ring map d");
-	handles[1] = result(&vm)->handle;
+	handles[0] = ring_map(&vm, 2048, 100);
+	handles[1] = ring_map(&vm, 2200, 100);
 	r = hc(&vm, KVM_HC_PVDMA_UNMAP_BATCH, HANDLES_GPA, 2, 0, 0);
 	check(r == -KVM_E2BIG && vm_stat(&vm, "pvdma_live_handles") == 2,
 	      "dirty-ring-batch-too-big-e2big", "returned %lld", (long long)r);
 	unmap_until_done(&vm, handles[0], &calls);
 	unmap_until_done(&vm, handles[1], &calls);
-	harvest(&vm);
-	check(!ring_missing(&vm, 2048, 100) && !ring_missing(&vm, 2200, 100) &&
-	      foll_pins() == pins0, "dirty-ring-one-by-one-logs-all",
-	      "%u pages never logged, vmstat delta %lld",
-	      ring_missing(&vm, 2048, 100) + ring_missing(&vm, 2200, 100),
+	vm_harvest_ring(&vm, 0);
+	missing = ring_log_missing(&log, 2048, 100) +
+		  ring_log_missing(&log, 2200, 100);
+	check(!missing && foll_pins() == pins0, "dirty-ring-one-by-one-logs-all",
+	      "%u pages never logged, vmstat delta %lld", missing,
 	      foll_pins() - pins0);
-	check(!vm.ring_other, "dirty-ring-only-logged-slot",
-	      "%u entries for other slots", vm.ring_other);
+	check(!log.other, "dirty-ring-only-logged-slot",
+	      "%u entries for other slots", log.other);
 	vm_destroy(&vm);
 }
 
@@ -1135,7 +710,7 @@ static void test_probe_reset(struct vm *vm)
 {
 	struct pvdma_info *info = (void *)(vm->mem + INFO_GPA);
 	long long pins0 = foll_pins();
-	uint64_t e1, h[3], hp;
+	uint64_t e1, h[3];
 	int64_t r;
 	int i;
 
@@ -1165,14 +740,9 @@ static void test_probe_reset(struct vm *vm)
 	EXPECT_RET(unmap(vm, h[1]), -PVDMA_ENOENT, "probe-reset-handles-gone");
 	/* The old status page is no longer written. */
 	memset(vm->mem + SHARED_GPA, 0, 8);
-	if (map1(vm, DATA_GPA + 44 * PAGE, PAGE, PVDMA_MAP_TO_DEVICE))
-		die("reset map 2");
-	hp = result(vm)->handle;
-	madvise(vm->mem + DATA_GPA + 44 * PAGE, PAGE, MADV_DONTNEED);
+	discard_pinned(vm);
 	check(epoch(vm) == 0, "probe-reset-forgets-status-page", "epoch %llu",
 	      (unsigned long long)epoch(vm));
-	unmap(vm, hp);
-	memset(vm->mem + DATA_GPA + 44 * PAGE, 0x5a, PAGE);
 	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, SHARED_GPA, 0, 0, 0), 0,
 		   "probe-reset-set-shared-again");
 	check(epoch(vm) > e1, "probe-reset-epoch-moves-on",
@@ -1192,7 +762,7 @@ static void test_map_translates(struct vm *vm)
 
 	r = map1(vm, DATA_GPA + 100, 3000, PVDMA_MAP_TO_DEVICE);
 	h = result(vm)->handle;
-	check(r == 0 && h && segs_match(vm, 1, why, sizeof(why)),
+	check(r == 0 && h && result_matches(vm, 1, why, sizeof(why)),
 	      "map-one-page-hpa-matches-pagemap", "r=%lld %s", (long long)r, why);
 	check(foll_pins() - pins0 == 1 && vm_stat(vm, "pvdma_pinned_pages") == 1 &&
 	      vm_stat(vm, "pvdma_live_handles") == 1,
@@ -1217,7 +787,7 @@ static void test_map_translates(struct vm *vm)
 	}
 	r = map(vm, PVDMA_MAX_RANGES, PVDMA_MAX_SEGS, PVDMA_MAP_BIDIRECTIONAL);
 	h = result(vm)->handle;
-	check(r == 0 && segs_match(vm, PVDMA_MAX_RANGES, why, sizeof(why)),
+	check(r == 0 && result_matches(vm, PVDMA_MAX_RANGES, why, sizeof(why)),
 	      "map-256-ranges-one-call-matches-pagemap", "r=%lld %s",
 	      (long long)r, why);
 	check(foll_pins() - pins0 == PVDMA_MAX_RANGES,
@@ -1228,7 +798,7 @@ static void test_map_translates(struct vm *vm)
 	/* A multi-page buffer: merged wherever the host frames are adjacent. */
 	r = map1(vm, DATA_GPA + 123, 64 * PAGE, PVDMA_MAP_FROM_DEVICE);
 	h = result(vm)->handle;
-	check(r == 0 && segs_match(vm, 1, why, sizeof(why)),
+	check(r == 0 && result_matches(vm, 1, why, sizeof(why)),
 	      "map-64-pages-merged-as-pagemap", "r=%lld %s", (long long)r, why);
 	printf("host-abi: note: 64-page buffer -> %u host segments\n",
 	       result(vm)->nr_segs);
@@ -1432,7 +1002,7 @@ static void test_dirty_and_slots(struct vm *vm)
 
 	/* Pins outlive their memslot; unmap still releases them. */
 	r = map1(vm, DEL_GPA, 4 * PAGE, PVDMA_MAP_FROM_DEVICE);
-	add_slot(vm, DEL_SLOT, DEL_GPA, 0, vm->slot_mem[DEL_SLOT], 0);
+	add_slot(vm, DEL_SLOT, DEL_GPA, 0, vm->slots[DEL_SLOT].hva, 0);
 	EXPECT_RET(r ? r : unmap(vm, result(vm)->handle), 0,
 		   "unmap-after-memslot-deleted");
 	check(foll_pins() == pins0, "memslot-delete-leaks-nothing",
