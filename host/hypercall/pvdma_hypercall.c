@@ -22,6 +22,7 @@
 #include <linux/overflow.h>
 #include <linux/pagemap.h>
 #include <linux/slab.h>
+#include <linux/uaccess.h>
 
 #include "pvdma_kvm.h"
 #include "../pin_sg/pvdma_pin_sg.h"
@@ -297,6 +298,74 @@ static void pvdma_kvm_log_shared(struct kvm *kvm, struct pvdma_vm *vm)
 	idx = srcu_read_lock(&kvm->srcu);
 	kvm_vcpu_mark_page_dirty(vcpu, gfn);
 	srcu_read_unlock(&kvm->srcu, idx);
+}
+
+struct pvdma_kvm_epoch {
+	u64 __user *epoch;
+};
+
+/* Called under the tracker's spinlock: the page was faulted in before. */
+static bool pvdma_kvm_zero_epoch(void *ctx)
+{
+	const struct pvdma_kvm_epoch *at = ctx;
+	u64 zero = 0;
+
+	return !copy_to_user_nofault(at->epoch, &zero, sizeof(zero));
+}
+
+/*
+ * The guest reads its lost status page at @hva now (&pvdma_shared.epoch
+ * is at its start): write 0 there, in the VMM's memory, which is
+ * current->mm.  Should the page go again between the fault and the write,
+ * the write fails and the next hypercall tries again.
+ */
+static void pvdma_kvm_tell_lost_at(struct pvdma_vm *vm, u64 gfn,
+				   unsigned long hva)
+{
+	struct pvdma_kvm_epoch at = { .epoch = (u64 __user *)hva };
+
+	if (fault_in_safe_writeable((const char __user *)at.epoch,
+				    sizeof(*at.epoch)))
+		return;
+	pvdma_tell_lost(vm, gfn, pvdma_kvm_zero_epoch, &at);
+}
+
+/*
+ * A status page lost through an MMU notifier (the VMM discarded or
+ * remapped its memory) could not be told there: the new memory did not
+ * exist yet, and notifiers may not sleep.  Tell it now, in whatever
+ * backs the frame for this vCPU, if that is writable guest RAM.
+ */
+static void pvdma_kvm_tell_lost(struct kvm_vcpu *vcpu, struct pvdma_vm *vm)
+{
+	unsigned long hva;
+	bool writable;
+	u64 gfn;
+
+	if (!pvdma_lost_gfn(vm, true, &gfn))
+		return;
+	hva = kvm_vcpu_gfn_to_hva_prot(vcpu, gfn, &writable);
+	if (!kvm_is_error_hva(hva) && writable)
+		pvdma_kvm_tell_lost_at(vm, gfn, hva);
+}
+
+/*
+ * A memslot of guest RAM now backs the frame of a lost status page: the
+ * VMM replaced the memory, perhaps with a copy of the page and its old
+ * epoch.  Write 0 there before the ioctl returns.  Not into KVM's own
+ * memslots, nor SMM's, nor read-only ones the guest cannot write either.
+ */
+static void pvdma_kvm_tell_lost_slot(struct pvdma_vm *vm,
+				     const struct kvm_memory_slot *slot)
+{
+	u64 gfn;
+
+	if (slot->id >= KVM_USER_MEM_SLOTS || slot->as_id ||
+	    (slot->flags & KVM_MEM_READONLY) ||
+	    !pvdma_lost_gfn(vm, false, &gfn) ||
+	    gfn - slot->base_gfn >= slot->npages)
+		return;
+	pvdma_kvm_tell_lost_at(vm, gfn, __gfn_to_hva_memslot(slot, gfn));
 }
 
 static struct pvdma_vm *pvdma_kvm_vm_create(struct kvm *kvm)
@@ -603,6 +672,7 @@ unsigned long kvm_pvdma_hypercall(struct kvm_vcpu *vcpu, unsigned long nr,
 
 	/* Finish here what invalidations could only take note of. */
 	pvdma_reap_shared(vm);
+	pvdma_kvm_tell_lost(vcpu, vm);
 	pvdma_kvm_log_shared(vcpu->kvm, vm);
 
 	/* The ABI passes 64-bit GPAs in registers. */
@@ -707,7 +777,8 @@ void kvm_pvdma_destroy_vm(struct kvm *kvm)
  * must be logged at unmap.  Either way, translations the guest kept there
  * are stale, and a status page there is lost.  Other memslots, dirty
  * logging switched off, and memslots without pins (KVM's internal ones
- * included) concern no translation.
+ * included) concern no translation.  A memslot created or moved where a
+ * lost status page was gets the 0 the guest must read there.
  *
  * Context: the VMM's ioctl, with kvm->slots_lock held.
  */
@@ -725,8 +796,15 @@ void kvm_pvdma_memslot_changed(struct kvm *kvm,
 		return;
 	switch (change) {
 	case KVM_MR_DELETE:
+		pvdma_slot_changed(vm, old->userspace_addr, old->npages, true);
+		break;
 	case KVM_MR_MOVE:
 		pvdma_slot_changed(vm, old->userspace_addr, old->npages, true);
+		fallthrough;
+	case KVM_MR_CREATE:
+		/* Its memory is the VMM's, which is ours in its ioctl. */
+		if (current->mm == kvm->mm)
+			pvdma_kvm_tell_lost_slot(vm, new);
 		break;
 	case KVM_MR_FLAGS_ONLY:
 		if (!kvm_slot_dirty_track_enabled(old) &&

@@ -441,6 +441,12 @@ static void __pvdma_bump_epoch(struct pvdma_vm *vm)
  * page) and stops writing to it.  The pin goes when the guest registers a
  * page again, or at the next hypercall (pvdma_reap_shared()): unpinning
  * may sleep.
+ *
+ * If the VMM put other memory behind the guest frame, with a copy of the
+ * page in it (a new memslot, a new mapping), the guest reads the old
+ * epoch there and would never learn; so the 0 must also reach the memory
+ * the frame leads to now, which only the backend can write, once it is
+ * there (pvdma_tell_lost()).
  */
 static void __pvdma_lose_shared(struct pvdma_vm *vm)
 {
@@ -451,6 +457,21 @@ static void __pvdma_lose_shared(struct pvdma_vm *vm)
 	__pvdma_write_shared(vm, 0);
 	vm->shared = NULL;
 	vm->shared_lost = true;
+	set_bit(PVDMA_VM_SHARED_UNTOLD, &vm->flags);
+}
+
+/*
+ * The host memory behind a status page lost earlier changes again (the
+ * VMM maps something new there): the guest must read 0 in that too.
+ */
+static void __pvdma_lost_page_changed(struct pvdma_vm *vm,
+				      unsigned long first, unsigned long last)
+{
+	lockdep_assert_held(&vm->gfn_lock);
+
+	if (vm->shared_lost && vm->shared_hva >= first &&
+	    vm->shared_hva <= last)
+		set_bit(PVDMA_VM_SHARED_UNTOLD, &vm->flags);
 }
 
 /**
@@ -598,6 +619,7 @@ void pvdma_invalidate_start(struct pvdma_vm *vm, unsigned long start,
 	    (event != MMU_NOTIFY_CLEAR ||
 	     !pvdma_page_checkable(vm->shared_page)))
 		__pvdma_lose_shared(vm);
+	__pvdma_lost_page_changed(vm, first, last);
 	spin_unlock(&vm->gfn_lock);
 }
 
@@ -705,6 +727,55 @@ bool pvdma_shared_lost(struct pvdma_vm *vm)
 }
 
 /**
+ * pvdma_lost_gfn - the guest frame of a lost status page
+ * @vm:		the tracker.
+ * @untold:	only if the guest may not have read 0 there yet.
+ * @gfn:	out: the frame.
+ *
+ * Return: true if there is such a frame: pvdma_tell_lost() it.
+ */
+bool pvdma_lost_gfn(struct pvdma_vm *vm, bool untold, u64 *gfn)
+{
+	if (untold && !test_bit(PVDMA_VM_SHARED_UNTOLD, &vm->flags))
+		return false;
+	if (!READ_ONCE(vm->shared_lost))
+		return false;
+	*gfn = READ_ONCE(vm->shared_gfn);
+	return true;
+}
+
+/**
+ * pvdma_tell_lost - write 0 where the guest reads its lost status page now
+ * @vm:		the tracker.
+ * @gfn:	the frame pvdma_lost_gfn() gave.
+ * @zero:	writes 0 to the epoch in the memory that backs @gfn now, without
+ *		sleeping (the backend faults it in first); returns true if it
+ *		did.
+ * @ctx:	passed to @zero.
+ *
+ * The page is the guest's for as long as it is lost: the guest frees it
+ * only after clearing it, which pvdma_clear_shared() does under the same
+ * lock, as a new registration does.  So nothing is written once the guest
+ * has let go of the frame.  The write is logged like the host's others.
+ *
+ * Return: true if the guest was told.
+ */
+bool pvdma_tell_lost(struct pvdma_vm *vm, u64 gfn, bool (*zero)(void *ctx),
+		     void *ctx)
+{
+	bool told = false;
+
+	spin_lock(&vm->gfn_lock);
+	if (vm->shared_lost && vm->shared_gfn == gfn && zero(ctx)) {
+		clear_bit(PVDMA_VM_SHARED_UNTOLD, &vm->flags);
+		set_bit(PVDMA_VM_SHARED_UNLOGGED, &vm->flags);
+		told = true;
+	}
+	spin_unlock(&vm->gfn_lock);
+	return told;
+}
+
+/**
  * pvdma_reap_shared - unpin a lost status page
  * @vm:		the tracker.
  *
@@ -747,6 +818,7 @@ static void pvdma_install_shared(void *arg)
 	vm->shared_hva = a->hva >> PAGE_SHIFT;
 	vm->shared_gfn = a->gfn;
 	vm->shared_lost = false;
+	clear_bit(PVDMA_VM_SHARED_UNTOLD, &vm->flags);
 	__pvdma_bump_epoch(vm);
 	spin_unlock(&vm->gfn_lock);
 }
@@ -822,6 +894,7 @@ void pvdma_clear_shared(struct pvdma_vm *vm)
 	vm->shared_page = NULL;
 	vm->shared = NULL;
 	vm->shared_lost = false;
+	clear_bit(PVDMA_VM_SHARED_UNTOLD, &vm->flags);
 	spin_unlock(&vm->gfn_lock);
 
 	if (old)

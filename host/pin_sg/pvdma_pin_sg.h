@@ -137,6 +137,7 @@ struct pvdma_counters {
 
 /* &pvdma_vm.flags */
 #define PVDMA_VM_SHARED_UNLOGGED	0	/* status page written, not logged */
+#define PVDMA_VM_SHARED_UNTOLD		1	/* lost, the guest may not read 0 */
 
 /**
  * struct pvdma_vm - the pin tracker of one VM
@@ -160,7 +161,7 @@ struct pvdma_counters {
  * @shared_gfn:	its guest frame.
  * @shared_lost: a status page was registered, but its memory went away: the
  *		guest must register one again; @shared is NULL.
- * @flags:	%PVDMA_VM_SHARED_UNLOGGED.
+ * @flags:	%PVDMA_VM_SHARED_UNLOGGED, %PVDMA_VM_SHARED_UNTOLD.
  * @mm:		the VMM's mm, charged in pinned_vm for every pinned page.
  *		Held with mmgrab() because the VM may be destroyed from a
  *		task other than the VMM.
@@ -237,6 +238,9 @@ void pvdma_clear_shared(struct pvdma_vm *vm);
 void pvdma_reap_shared(struct pvdma_vm *vm);
 bool pvdma_shared_lost(struct pvdma_vm *vm);
 bool pvdma_shared_unlogged(struct pvdma_vm *vm, u64 *gfn);
+bool pvdma_lost_gfn(struct pvdma_vm *vm, bool untold, u64 *gfn);
+bool pvdma_tell_lost(struct pvdma_vm *vm, u64 gfn, bool (*zero)(void *ctx),
+		     void *ctx);
 
 void pvdma_bump_epoch(struct pvdma_vm *vm);
 void pvdma_invalidate_start(struct pvdma_vm *vm, unsigned long start,

@@ -2476,11 +2476,98 @@ static void status_lost_cleared(struct kunit *test)
 	expect_nothing_pinned(test, f);
 }
 
+/* The backend writing 0 where the guest reads a lost status page now. */
+static bool fake_zero_epoch(void *ctx)
+{
+	unsigned int *writes = ctx;
+
+	(*writes)++;
+	return true;
+}
+
+/* ... or failing to, because nothing is mapped there yet. */
+static bool fake_zero_epoch_fails(void *ctx)
+{
+	unsigned int *tries = ctx;
+
+	(*tries)++;
+	return false;
+}
+
+/*
+ * The VMM put other memory behind the lost page (a copy, in a new memslot
+ * or mapping): the guest must read 0 there too.  It is written once the
+ * backend can, logged, and never after the guest registered again,
+ * cleared the page or reset: then the frame is no longer a status page.
+ */
+static void status_lost_told_where_guest_reads(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	unsigned int writes = 0, tries = 0;
+	u64 gfn;
+
+	KUNIT_ASSERT_EQ(test, pvdma_set_shared(f->vm, f, 7), 0);
+	KUNIT_EXPECT_FALSE(test, pvdma_lost_gfn(f->vm, false, &gfn));
+	KUNIT_EXPECT_FALSE(test, pvdma_tell_lost(f->vm, 7, fake_zero_epoch,
+						 &writes));
+	fake_invalidate(f, 7, 8, MMU_NOTIFY_CLEAR);
+	KUNIT_ASSERT_TRUE(test, pvdma_lost_gfn(f->vm, true, &gfn));
+	KUNIT_EXPECT_EQ(test, gfn, 7);
+	/* The 0 in the page the host had pinned. */
+	KUNIT_EXPECT_TRUE(test, pvdma_shared_unlogged(f->vm, &gfn));
+
+	/* Nothing to write to yet: still to be told. */
+	KUNIT_EXPECT_FALSE(test, pvdma_tell_lost(f->vm, 7,
+						 fake_zero_epoch_fails, &tries));
+	KUNIT_EXPECT_EQ(test, tries, 1);
+	KUNIT_EXPECT_TRUE(test, pvdma_lost_gfn(f->vm, true, &gfn));
+	KUNIT_EXPECT_FALSE(test, pvdma_shared_unlogged(f->vm, &gfn));
+	/* Another frame is not the status page. */
+	KUNIT_EXPECT_FALSE(test, pvdma_tell_lost(f->vm, 8, fake_zero_epoch,
+						 &writes));
+	KUNIT_EXPECT_EQ(test, writes, 0);
+
+	KUNIT_EXPECT_TRUE(test, pvdma_tell_lost(f->vm, 7, fake_zero_epoch,
+						&writes));
+	KUNIT_EXPECT_EQ(test, writes, 1);
+	KUNIT_EXPECT_FALSE(test, pvdma_lost_gfn(f->vm, true, &gfn));
+	KUNIT_EXPECT_TRUE(test, pvdma_lost_gfn(f->vm, false, &gfn));
+	KUNIT_EXPECT_TRUE(test, pvdma_shared_unlogged(f->vm, &gfn));
+	KUNIT_EXPECT_EQ(test, gfn, 7);
+	/* Other memory mapped there once more: to be told again. */
+	fake_invalidate(f, 8, 100, MMU_NOTIFY_UNMAP);
+	KUNIT_EXPECT_FALSE(test, pvdma_lost_gfn(f->vm, true, &gfn));
+	fake_invalidate(f, 0, 100, MMU_NOTIFY_UNMAP);
+	KUNIT_EXPECT_TRUE(test, pvdma_lost_gfn(f->vm, true, &gfn));
+
+	/* Registered again: nothing is lost, nothing written. */
+	KUNIT_ASSERT_EQ(test, pvdma_set_shared(f->vm, f, 7), 0);
+	KUNIT_EXPECT_FALSE(test, pvdma_lost_gfn(f->vm, false, &gfn));
+	KUNIT_EXPECT_FALSE(test, pvdma_tell_lost(f->vm, 7, fake_zero_epoch,
+						 &writes));
+	/* Lost, then cleared: the guest may free the page. */
+	fake_invalidate(f, 7, 8, MMU_NOTIFY_CLEAR);
+	pvdma_clear_shared(f->vm);
+	KUNIT_EXPECT_FALSE(test, pvdma_lost_gfn(f->vm, false, &gfn));
+	KUNIT_EXPECT_FALSE(test, pvdma_tell_lost(f->vm, 7, fake_zero_epoch,
+						 &writes));
+	/* Lost, then reset: the page is the new kernel's memory. */
+	KUNIT_ASSERT_EQ(test, pvdma_set_shared(f->vm, f, 7), 0);
+	fake_invalidate(f, 7, 8, MMU_NOTIFY_CLEAR);
+	pvdma_reset(f->vm);
+	KUNIT_EXPECT_FALSE(test, pvdma_lost_gfn(f->vm, false, &gfn));
+	KUNIT_EXPECT_FALSE(test, pvdma_tell_lost(f->vm, 7, fake_zero_epoch,
+						 &writes));
+	KUNIT_EXPECT_EQ(test, writes, 1);
+	expect_nothing_pinned(test, f);
+}
+
 static struct kunit_case pvdma_status_cases[] = {
 	KUNIT_CASE(status_lost_on_discard),
 	KUNIT_CASE(status_lost_then_replaced),
 	KUNIT_CASE(status_kept),
 	KUNIT_CASE(status_lost_cleared),
+	KUNIT_CASE(status_lost_told_where_guest_reads),
 	{}
 };
 

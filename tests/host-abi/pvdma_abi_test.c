@@ -65,6 +65,9 @@
 #define KSM_SLOT	8		/* MADV_MERGEABLE, all pages alike */
 #define KSM_GPA		0x8000000ULL
 #define KSM_PAGES	64ULL
+#define MOVED_SLOT	9		/* a status page, then other memory */
+#define MOVED_GPA	0x9000000ULL
+#define MOVED_SIZE	(4 * PAGE)
 
 /* The dirty ring VM: slot 0 plus one dirty-logged slot. */
 #define RING_BYTES	4096ULL		/* 256 entries, the smallest ring */
@@ -458,6 +461,75 @@ static void test_status_page_tracked(struct vm *vm)
 	      (unsigned long long)e2, (unsigned long long)e1);
 	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, SHARED_GPA, 0, 0, 0), 0,
 		   "status-back-to-shared-gpa");
+}
+
+/*
+ * The VMM puts other memory behind the status page, with a copy of what
+ * was there: a new memslot, or a new mapping over the old one.  The host
+ * has lost the page, and the guest must read 0 in the memory it has now:
+ * the copy of the old epoch would have it trust translations of which
+ * the host can no longer say that they went stale.
+ */
+static void test_status_page_moved(struct vm *vm)
+{
+	uint8_t *mem = anon(MOVED_SIZE), *copy = anon(MOVED_SIZE);
+	long long pins0 = foll_pins();	/* SHARED_GPA is registered */
+	uint64_t e;
+
+	add_slot(vm, MOVED_SLOT, MOVED_GPA, MOVED_SIZE, mem, 0);
+	memset(mem, 0, 8);
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, MOVED_GPA, 0, 0, 0), 0,
+		   "moved-set-shared");
+	e = epoch_at(vm, MOVED_GPA);
+
+	/* A new memslot in its place, with a copy of the page. */
+	memcpy(copy, mem, MOVED_SIZE);
+	add_slot(vm, MOVED_SLOT, MOVED_GPA, 0, mem, 0);
+	add_slot(vm, MOVED_SLOT, MOVED_GPA, MOVED_SIZE, copy, 0);
+	check(epoch_at(vm, MOVED_GPA) == 0,
+	      "status-page-slot-re-backed-guest-reads-zero",
+	      "the guest reads epoch %llu from the new memory, was %llu",
+	      (unsigned long long)epoch_at(vm, MOVED_GPA),
+	      (unsigned long long)e);
+	hc(vm, KVM_HC_PVDMA_PROBE, INFO_GPA, 0, 0, 0);
+	check(foll_pins() == pins0 - 1, "status-page-slot-re-backed-unpinned",
+	      "vmstat delta %lld, want -1", foll_pins() - pins0);
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, MOVED_GPA, 0, 0, 0), 0,
+		   "status-page-re-backed-registered-again");
+	check(epoch_at(vm, MOVED_GPA) > e && foll_pins() == pins0,
+	      "status-page-re-backed-epoch-moves-on",
+	      "epoch %llu, was %llu; vmstat delta %lld",
+	      (unsigned long long)epoch_at(vm, MOVED_GPA),
+	      (unsigned long long)e, foll_pins() - pins0);
+
+	/* New memory mapped over the old, with a copy of the page. */
+	e = epoch_at(vm, MOVED_GPA);
+	memcpy(mem, copy, MOVED_SIZE);
+	if (mmap(copy, MOVED_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != copy)
+		die("mmap over the status page");
+	memcpy(copy, mem, MOVED_SIZE);
+	hc(vm, KVM_HC_PVDMA_PROBE, INFO_GPA, 0, 0, 0);
+	check(epoch_at(vm, MOVED_GPA) == 0,
+	      "status-page-remapped-guest-reads-zero",
+	      "the guest reads epoch %llu from the new mapping, was %llu",
+	      (unsigned long long)epoch_at(vm, MOVED_GPA),
+	      (unsigned long long)e);
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, MOVED_GPA, 0, 0, 0), 0,
+		   "status-page-remapped-registered-again");
+	check(epoch_at(vm, MOVED_GPA) > e && foll_pins() == pins0,
+	      "status-page-remapped-epoch-moves-on",
+	      "epoch %llu, was %llu; vmstat delta %lld",
+	      (unsigned long long)epoch_at(vm, MOVED_GPA),
+	      (unsigned long long)e, foll_pins() - pins0);
+
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, SHARED_GPA, 0, 0, 0), 0,
+		   "moved-back-to-shared-gpa");
+	add_slot(vm, MOVED_SLOT, MOVED_GPA, 0, copy, 0);
+	munmap(mem, MOVED_SIZE);
+	munmap(copy, MOVED_SIZE);
+	check(foll_pins() == pins0, "status-page-moved-leaks-nothing",
+	      "vmstat delta %lld", foll_pins() - pins0);
 }
 
 /*
@@ -1049,6 +1121,7 @@ int main(int argc, char **argv)
 	test_probe(&vm);
 	test_epoch(&vm);
 	test_status_page_tracked(&vm);
+	test_status_page_moved(&vm);
 	test_epoch_only_when_affected(&vm);
 	test_ksm(&vm);
 	test_map_translates(&vm);

@@ -143,8 +143,11 @@
  * returned may have gone stale (see &struct pvdma_shared).  Its writes are
  * logged dirty like the guest's own.  If the memory behind the page goes
  * away, the host writes 0 to the epoch and stops writing: the guest then
- * registers the page again.  A guest that keeps translations after unmap (a
- * pin cache) must register one, and clear it before it frees the page.
+ * registers the page again.  The 0 also reaches memory the VMM puts
+ * behind the page's frame instead (a copy of the page, say): a memslot
+ * created there gets it before the VMM's ioctl returns, a new mapping by
+ * the next PVDMA hypercall.  A guest that keeps translations after unmap
+ * (a pin cache) must register one, and clear it before it frees the page.
  *
  * Returns 0, or -%KVM_EINVAL for a misaligned page, unknown flags, or
  * %PVDMA_SHARED_CLEAR with a0 other than 0; -%KVM_EFAULT if the page is
@@ -358,8 +361,10 @@ struct pvdma_map_result {
  *		mapping anew.
  *
  *		0 means the host lost the page: its memslot was deleted or
- *		moved, or the VMM discarded or remapped its memory.  The host
- *		no longer writes to it and flags every map result
+ *		moved, or the VMM discarded or remapped its memory.  The
+ *		guest reads 0 in whatever memory backs the page's frame
+ *		afterwards (see %KVM_HC_PVDMA_SET_SHARED).  The host
+ *		no longer writes to it otherwise and flags every map result
  *		%PVDMA_RESULT_NO_CACHE; the guest keeps nothing and registers
  *		the page again with %KVM_HC_PVDMA_SET_SHARED, which makes the
  *		host write a newer epoch.
