@@ -9,7 +9,8 @@
 #   make deps       install the Debian packages building and testing need
 #   make demo       install what is missing, build, run the nested rig
 #   make e2e        the end-to-end test in the nested rig
-#   make test       every test; ends with "N passed, M failed"
+#   make test       every test (a bounded stress run among them); ends with
+#                   "N passed, M failed"
 #   make kunit      the KUnit suites under qemu; ends with "kunit: N passed, M failed"
 #   make bench      map/unmap costs in the rig's guest: table, JSON, PNG chart
 #   make stress     the host stress suite in the rig's L1 (fuzz, races,

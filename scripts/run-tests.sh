@@ -43,6 +43,12 @@ run_suite() {
 summary=()
 run_suite kunit "$REPO/scripts/kunit.sh"
 run_suite "e2e host-abi" "$REPO/scripts/rig/e2e.sh"
+# The host stress suite, bounded (about half the full run): a tenth of the
+# fuzz calls, a third of the race iterations, two kills.  Sizes given in
+# the environment win, as for "make stress".
+run_suite stress env STRESS_CALLS="${STRESS_CALLS:-10000}" \
+	STRESS_RACE_ITERS="${STRESS_RACE_ITERS:-100}" \
+	STRESS_KILLS="${STRESS_KILLS:-2}" "$REPO/scripts/stress.sh"
 
 echo
 printf '%s\n' "${summary[@]}"
