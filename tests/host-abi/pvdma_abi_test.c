@@ -464,6 +464,39 @@ static void test_status_page_tracked(struct vm *vm)
 }
 
 /*
+ * What must follow for the status page at MOVED_GPA, at epoch @e, once
+ * other memory backs it: the guest reads 0 there (before any hypercall if
+ * @before_exit), the old page is unpinned by the next hypercall, and the
+ * page registered again is pinned and shows a newer epoch.  @pins0 counts
+ * one status page.
+ */
+static void moved_lost(struct vm *vm, const char *what, uint64_t e,
+		       long long pins0, bool before_exit)
+{
+	char name[96];
+
+	if (!before_exit)
+		hc(vm, KVM_HC_PVDMA_PROBE, INFO_GPA, 0, 0, 0);
+	snprintf(name, sizeof(name), "status-page-%s-guest-reads-zero", what);
+	check(epoch_at(vm, MOVED_GPA) == 0, name,
+	      "the guest reads epoch %llu from its new memory, was %llu",
+	      (unsigned long long)epoch_at(vm, MOVED_GPA),
+	      (unsigned long long)e);
+	hc(vm, KVM_HC_PVDMA_PROBE, INFO_GPA, 0, 0, 0);
+	snprintf(name, sizeof(name), "status-page-%s-unpinned", what);
+	check(foll_pins() == pins0 - 1, name, "vmstat delta %lld, want -1",
+	      foll_pins() - pins0);
+	snprintf(name, sizeof(name), "status-page-%s-registered-again", what);
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, MOVED_GPA, 0, 0, 0), 0,
+		   name);
+	snprintf(name, sizeof(name), "status-page-%s-epoch-moves-on", what);
+	check(epoch_at(vm, MOVED_GPA) > e && foll_pins() == pins0, name,
+	      "epoch %llu, was %llu; vmstat delta %lld",
+	      (unsigned long long)epoch_at(vm, MOVED_GPA),
+	      (unsigned long long)e, foll_pins() - pins0);
+}
+
+/*
  * The VMM puts other memory behind the status page, with a copy of what
  * was there: a new memslot, or a new mapping over the old one.  The host
  * has lost the page, and the guest must read 0 in the memory it has now:
@@ -480,27 +513,13 @@ static void test_status_page_moved(struct vm *vm)
 	memset(mem, 0, 8);
 	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, MOVED_GPA, 0, 0, 0), 0,
 		   "moved-set-shared");
-	e = epoch_at(vm, MOVED_GPA);
 
 	/* A new memslot in its place, with a copy of the page. */
+	e = epoch_at(vm, MOVED_GPA);
 	memcpy(copy, mem, MOVED_SIZE);
 	add_slot(vm, MOVED_SLOT, MOVED_GPA, 0, mem, 0);
 	add_slot(vm, MOVED_SLOT, MOVED_GPA, MOVED_SIZE, copy, 0);
-	check(epoch_at(vm, MOVED_GPA) == 0,
-	      "status-page-slot-re-backed-guest-reads-zero",
-	      "the guest reads epoch %llu from the new memory, was %llu",
-	      (unsigned long long)epoch_at(vm, MOVED_GPA),
-	      (unsigned long long)e);
-	hc(vm, KVM_HC_PVDMA_PROBE, INFO_GPA, 0, 0, 0);
-	check(foll_pins() == pins0 - 1, "status-page-slot-re-backed-unpinned",
-	      "vmstat delta %lld, want -1", foll_pins() - pins0);
-	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, MOVED_GPA, 0, 0, 0), 0,
-		   "status-page-re-backed-registered-again");
-	check(epoch_at(vm, MOVED_GPA) > e && foll_pins() == pins0,
-	      "status-page-re-backed-epoch-moves-on",
-	      "epoch %llu, was %llu; vmstat delta %lld",
-	      (unsigned long long)epoch_at(vm, MOVED_GPA),
-	      (unsigned long long)e, foll_pins() - pins0);
+	moved_lost(vm, "slot-re-backed", e, pins0, true);
 
 	/* New memory mapped over the old, with a copy of the page. */
 	e = epoch_at(vm, MOVED_GPA);
@@ -509,19 +528,7 @@ static void test_status_page_moved(struct vm *vm)
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != copy)
 		die("mmap over the status page");
 	memcpy(copy, mem, MOVED_SIZE);
-	hc(vm, KVM_HC_PVDMA_PROBE, INFO_GPA, 0, 0, 0);
-	check(epoch_at(vm, MOVED_GPA) == 0,
-	      "status-page-remapped-guest-reads-zero",
-	      "the guest reads epoch %llu from the new mapping, was %llu",
-	      (unsigned long long)epoch_at(vm, MOVED_GPA),
-	      (unsigned long long)e);
-	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, MOVED_GPA, 0, 0, 0), 0,
-		   "status-page-remapped-registered-again");
-	check(epoch_at(vm, MOVED_GPA) > e && foll_pins() == pins0,
-	      "status-page-remapped-epoch-moves-on",
-	      "epoch %llu, was %llu; vmstat delta %lld",
-	      (unsigned long long)epoch_at(vm, MOVED_GPA),
-	      (unsigned long long)e, foll_pins() - pins0);
+	moved_lost(vm, "remapped", e, pins0, false);
 
 	EXPECT_RET(hc(vm, KVM_HC_PVDMA_SET_SHARED, SHARED_GPA, 0, 0, 0), 0,
 		   "moved-back-to-shared-gpa");
