@@ -35,7 +35,8 @@
 
 /**
  * struct pvdma_host_ops - how pvdma reaches the host
- * @probe:	%KVM_HC_PVDMA_PROBE with the GPA of a &struct pvdma_info.
+ * @probe:	%KVM_HC_PVDMA_PROBE with the GPA of a &struct pvdma_info and
+ *		the flags (%PVDMA_PROBE_RESET or 0).
  * @map:	%KVM_HC_PVDMA_MAP: GPA of the ranges, their number, GPA of the
  *		result, direction flags.
  * @unmap:	%KVM_HC_PVDMA_UNMAP of one handle.
@@ -49,7 +50,7 @@
  * exactly as the host sees them.
  */
 struct pvdma_host_ops {
-	long (*probe)(phys_addr_t info);
+	long (*probe)(phys_addr_t info, u32 flags);
 	long (*map)(phys_addr_t ranges, u32 nr, phys_addr_t result, u32 dir);
 	long (*unmap)(u64 handle);
 	long (*unmap_batch)(phys_addr_t handles, u32 nr);

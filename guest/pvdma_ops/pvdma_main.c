@@ -126,9 +126,9 @@ struct pvdma_info pvdma_limits;
  * The real host: KVM hypercalls.  The indirection is the seam the KUnit
  * suites substitute a fake host at; next to a VM exit it costs nothing.
  */
-static long pvdma_kvm_probe(phys_addr_t info)
+static long pvdma_kvm_probe(phys_addr_t info, u32 flags)
 {
-	return kvm_hypercall2(KVM_HC_PVDMA_PROBE, info, 0);
+	return kvm_hypercall2(KVM_HC_PVDMA_PROBE, info, flags);
 }
 
 static long pvdma_kvm_map(phys_addr_t ranges, u32 nr, phys_addr_t result,
@@ -614,7 +614,7 @@ static int pvdma_probe_host(void)
 	if (!info)
 		return -ENOMEM;
 
-	ret = pvdma_host->probe(virt_to_phys(info));
+	ret = pvdma_host->probe(virt_to_phys(info), 0);
 	switch (ret) {
 	case 0:
 		break;

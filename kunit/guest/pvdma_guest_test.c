@@ -8,8 +8,12 @@
  * apart, runs with gaps, above 4 GiB), can refuse on demand, enforces
  * max_segs and a handle limit, and remembers which guest page backs each
  * host frame, so a test can play the device: read and write memory at the
- * DMA addresses pvdma handed out.  A fake struct device carries pvdma's ops,
- * and every test runs the DMA API on it as a driver would.
+ * DMA addresses pvdma handed out.  It also keeps what each handle pins and
+ * a status page it writes its epoch to (SET_SHARED), bumps the epoch on
+ * demand (even in the middle of a MAP), and honours PVDMA_PROBE_RESET, so a
+ * test can tell what the host still holds and writes.  A fake struct device
+ * carries pvdma's ops, and every test runs the DMA API on it as a driver
+ * would.
  *
  * Each test ends by checking that nothing leaked: no live host handle but
  * the bounce pool's, no pool page in use, no live mapping counted.
@@ -56,10 +60,27 @@ static struct {
 	unsigned int max_handles;
 	bool no_cache;			/* flag results PVDMA_RESULT_NO_CACHE */
 	bool handles[FAKE_HANDLES];	/* live, by handle - 1 */
+	/* what each live handle pins: a copy of its ranges */
+	struct pvdma_range *pinned[FAKE_HANDLES];
+	u32 pinned_nr[FAKE_HANDLES];
 	unsigned int live;
 	unsigned int maps, unmaps, batches, bad_unmaps;
+	u64 last_handle, last_released;
 	u32 last_dir;
 	u32 last_nr;
+	u32 max_pages_seen;		/* most pages one MAP asked for */
+	/* the status page, and the epoch written to it */
+	struct pvdma_shared *status;
+	u64 epoch;
+	unsigned int status_writes;
+	/* the map call with this number bumps the epoch while it translates */
+	unsigned int bump_on_map;
+	/* KVM_HC_PVDMA_PROBE: what it reports, what it was asked */
+	struct pvdma_info info;
+	unsigned int probes, resets;
+	u32 probe_flags;
+	phys_addr_t probe_gpa;
+	bool reset_unknown;		/* a host from before PVDMA_PROBE_RESET */
 	struct pvdma_seg segs[PVDMA_MAX_SEGS];
 } fh;
 
@@ -74,6 +95,21 @@ static u64 fake_hpfn(u64 gpfn)
 static u64 fake_hpa(phys_addr_t gpa)
 {
 	return PFN_PHYS(fake_hpfn(PHYS_PFN(gpa))) | offset_in_page(gpa);
+}
+
+/*
+ * The host finds that translations it gave may have gone stale (a memslot
+ * moved, say): it bumps the epoch on the status page, if one is registered,
+ * and from now on backs guest memory with other frames.
+ */
+static void fake_bump_epoch(void)
+{
+	fh.epoch++;
+	fh.base += 0x1000;
+	if (fh.status) {
+		WRITE_ONCE(fh.status->epoch, fh.epoch);
+		fh.status_writes++;
+	}
 }
 
 static long fake_map(phys_addr_t ranges_pa, u32 nr, phys_addr_t res_pa,
@@ -121,7 +157,8 @@ static long fake_map(phys_addr_t ranges_pa, u32 nr, phys_addr_t res_pa,
 			addr = next;
 		}
 	}
-	if (nsegs > res->max_segs || pages > pvdma_limits.max_map_pages)
+	fh.max_pages_seen = max(fh.max_pages_seen, pages);
+	if (nsegs > res->max_segs || pages > fh.info.max_map_pages)
 		return -KVM_E2BIG;
 	if (fh.live >= fh.max_handles)
 		return -PVDMA_ENOSPC;
@@ -137,14 +174,21 @@ static long fake_map(phys_addr_t ranges_pa, u32 nr, phys_addr_t res_pa,
 			xa_store(&fake_frames, fake_hpfn(g), xa_mk_value(g),
 				 GFP_ATOMIC);
 	}
+	fh.pinned[h] = kmemdup(r, nr * sizeof(*r), GFP_ATOMIC);
+	if (!fh.pinned[h])
+		return -PVDMA_ENOMEM;
+	fh.pinned_nr[h] = nr;
 	fh.handles[h] = true;
 	fh.live++;
+	fh.last_handle = h + 1;
 	res->handle = h + 1;
 	res->nr_segs = nsegs;
 	res->flags = fh.no_cache ? PVDMA_RESULT_NO_CACHE : 0;
 	memcpy(res->segs, fh.segs, nsegs * sizeof(*fh.segs));
 	if (fh.high_after && !--fh.high_after)
 		fh.base = FAKE_BASE_HIGH;
+	if (fh.bump_on_map == fh.maps)
+		fake_bump_epoch();
 	return 0;
 }
 
@@ -155,8 +199,21 @@ static bool fake_release(u64 handle)
 		return false;
 	}
 	fh.handles[handle - 1] = false;
+	kfree(fh.pinned[handle - 1]);
+	fh.pinned[handle - 1] = NULL;
 	fh.live--;
+	fh.last_released = handle;
 	return true;
+}
+
+/* Release every handle, as the host does for PVDMA_PROBE_RESET. */
+static void fake_release_all(void)
+{
+	u64 h;
+
+	for (h = 1; h <= FAKE_HANDLES; h++)
+		if (fh.handles[h - 1])
+			fake_release(h);
 }
 
 static long fake_unmap(u64 handle)
@@ -180,7 +237,41 @@ static long fake_unmap_batch(phys_addr_t handles_pa, u32 nr)
 	return 0;
 }
 
+static long fake_probe(phys_addr_t info_pa, u32 flags)
+{
+	fh.probes++;
+	fh.probe_flags = flags;
+	fh.probe_gpa = info_pa;
+	if (flags & ~PVDMA_PROBE_RESET || (flags && fh.reset_unknown) ||
+	    !IS_ALIGNED(info_pa, 8) ||
+	    offset_in_page(info_pa) + sizeof(fh.info) > PAGE_SIZE)
+		return -KVM_EINVAL;
+	if (flags & PVDMA_PROBE_RESET) {
+		fh.resets++;
+		fake_release_all();
+		fh.status = NULL;
+	}
+	memcpy(phys_to_virt(info_pa), &fh.info, sizeof(fh.info));
+	return 0;
+}
+
+static long fake_set_shared(phys_addr_t page_pa, u32 flags)
+{
+	if (flags == PVDMA_SHARED_CLEAR && !page_pa) {
+		fh.status = NULL;
+		return 0;
+	}
+	if (flags || !PAGE_ALIGNED(page_pa))
+		return -KVM_EINVAL;
+	fh.status = phys_to_virt(page_pa);
+	WRITE_ONCE(fh.status->epoch, fh.epoch);
+	fh.status_writes++;
+	return 0;
+}
+
 static const struct pvdma_host_ops fake_host = {
+	.probe		= fake_probe,
+	.set_shared	= fake_set_shared,
 	.map		= fake_map,
 	.unmap		= fake_unmap,
 	.unmap_batch	= fake_unmap_batch,
@@ -236,11 +327,17 @@ struct pt {
 
 static void fake_reset(void)
 {
+	u32 h;
+
 	xa_destroy(&fake_frames);
+	for (h = 0; h < FAKE_HANDLES; h++)
+		kfree(fh.pinned[h]);
 	memset(&fh, 0, sizeof(fh));
 	fh.base = FAKE_BASE_LOW;
 	fh.stride = 1;
 	fh.max_handles = FAKE_HANDLES;
+	fh.epoch = 1;
+	fh.bump_on_map = UINT_MAX;
 }
 
 static void fake_fail(unsigned int skip, unsigned int count, long err)
@@ -333,6 +430,9 @@ static int pt_init_common(struct kunit *test)
 		.max_map_pages = 128,
 		.max_batch = PVDMA_MAX_BATCH,
 	};
+	fh.info = pvdma_limits;
+	fh.info.max_pinned_pages = 1 << 20;
+	fh.info.max_handles = FAKE_HANDLES;
 	KUNIT_ASSERT_EQ(test, pvdma_bufs_init(), 0);
 	pvdma_bounce = pt_pool;
 	KUNIT_ASSERT_EQ(test, pool_reinit(test, POOL_SIZE), 0);
@@ -391,7 +491,7 @@ static void pt_exit(struct kunit *test)
 	pvdma_bufs_exit();
 	memset(&pvdma_limits, 0, sizeof(pvdma_limits));
 	pvdma_host = pt_real_host;
-	xa_destroy(&fake_frames);
+	fake_reset();
 }
 
 /* ---- pvdma_guest_translate: the host serves the mapping ---- */
@@ -1752,6 +1852,8 @@ static int cache_init(struct kunit *test)
 	fh.batches = 0;
 	cache_status.epoch = 1;
 	pvdma_status = &cache_status;
+	/* The fake bumps the epoch there. */
+	fh.status = &cache_status;
 	pvdma_cache_on = true;
 	pvdma_cache_entries = 1024;
 	pvdma_cache_pages = 16384;
