@@ -13,6 +13,7 @@
 #include <linux/jhash.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/notifier.h>
 #include <linux/pvdma.h>
 #include <linux/spinlock.h>
 
@@ -35,7 +36,8 @@
 
 /**
  * struct pvdma_host_ops - how pvdma reaches the host
- * @probe:	%KVM_HC_PVDMA_PROBE with the GPA of a &struct pvdma_info.
+ * @probe:	%KVM_HC_PVDMA_PROBE with the GPA of a &struct pvdma_info and
+ *		the flags (%PVDMA_PROBE_RESET or 0).
  * @map:	%KVM_HC_PVDMA_MAP: GPA of the ranges, their number, GPA of the
  *		result, direction flags.
  * @unmap:	%KVM_HC_PVDMA_UNMAP of one handle.
@@ -49,7 +51,7 @@
  * exactly as the host sees them.
  */
 struct pvdma_host_ops {
-	long (*probe)(phys_addr_t info);
+	long (*probe)(phys_addr_t info, u32 flags);
 	long (*map)(phys_addr_t ranges, u32 nr, phys_addr_t result, u32 dir);
 	long (*unmap)(u64 handle);
 	long (*unmap_batch)(phys_addr_t handles, u32 nr);
@@ -71,7 +73,10 @@ extern const struct pvdma_host_ops *pvdma_host;
  * @PVDMA_STAT_NOT_CONTIGUOUS:	host frames not contiguous where one segment
  *				is needed, or more segments than entries.
  * @PVDMA_STAT_BEYOND_MASK:	a host address beyond the device's DMA mask.
- * @PVDMA_STAT_LONG_LIST:	a scatterlist longer than the host's max_ranges.
+ * @PVDMA_STAT_MISALIGNED:	a coherent buffer whose host address is not
+ *				aligned to the order of its size.
+ * @PVDMA_STAT_LONG_LIST:	a mapping with more ranges or pages than one
+ *				MAP may carry.
  * @PVDMA_STAT_NO_BOUNCE_SPACE:	a fallback found no room in the bounce pool.
  * @PVDMA_STAT_HOST_ERROR:	any other error from the host (bad address...).
  * @PVDMA_STAT_NOMEM:		no guest memory for bookkeeping.
@@ -102,6 +107,7 @@ enum pvdma_stat {
 	PVDMA_STAT_HOST_REFUSED,
 	PVDMA_STAT_NOT_CONTIGUOUS,
 	PVDMA_STAT_BEYOND_MASK,
+	PVDMA_STAT_MISALIGNED,
 	PVDMA_STAT_LONG_LIST,
 	PVDMA_STAT_NO_BOUNCE_SPACE,
 	PVDMA_STAT_HOST_ERROR,
@@ -130,6 +136,7 @@ extern const char *const pvdma_stat_names[PVDMA_NR_STATS];
  * @lock:	protects @maps, @cache, @lru, @cache_epoch, @cached and
  *		@cached_pages; taken from IRQ context.
  * @maps:	live translated mappings, struct pvdma_map keyed by DMA address.
+ *		Also taken from process context with interrupts enabled.
  * @cache:	idle translations kept for reuse, keyed by &pvdma_map.key.
  * @lru:	the same, least recently unmapped first.
  * @cache_epoch: host epoch every translation in @cache was made in.
@@ -159,15 +166,18 @@ struct pvdma_dev {
  * @addr:	DMA address the device was given (first segment).
  * @size:	bytes the caller mapped; with @addr, what unmap passes back.
  * @handle:	host handle for KVM_HC_PVDMA_UNMAP.
- * @epoch:	host epoch the translation was made in; 0 if it must not be
- *		kept after unmap (no status page, cache off, NO_CACHE).
+ * @epoch:	host epoch read before the MAP that made the translation; 0 if
+ *		it must not be kept after unmap (no status page, cache off,
+ *		NO_CACHE).
  * @key:	hash of @dir and @ranges.
  * @dir:	PVDMA_MAP_* direction the host pinned for.
+ * @sg:		made by map_sg: unmap_sg must give back the same @ranges.
  * @nr_pages:	host pages the translation pins.
- * @nr_ranges:	entries of @ranges; 0 if not kept.
+ * @nr_ranges:	entries of @ranges.
  * @nr_segs:	entries of @segs.
- * @segs:	the host segments, after @ranges.
- * @ranges:	the guest ranges, as sent to the host.
+ * @segs:	the host segments, after @ranges; %NULL if the translation is
+ *		never to be kept (no room was made for them).
+ * @ranges:	the guest ranges, as sent to the host; unmap matches them.
  */
 struct pvdma_map {
 	struct hlist_node node;
@@ -178,6 +188,7 @@ struct pvdma_map {
 	u64 epoch;
 	u32 key;
 	u32 dir;
+	bool sg;
 	u32 nr_pages;
 	u16 nr_ranges;
 	u16 nr_segs;
@@ -207,28 +218,45 @@ extern bool pvdma_cache_on;
 extern unsigned int pvdma_cache_entries;
 extern unsigned int pvdma_cache_pages;
 extern bool pvdma_force_bounce;
+extern bool pvdma_stopped;
 extern const struct dma_map_ops pvdma_dma_ops;
 extern struct mutex pvdma_mutex;
 
 struct pvdma_dev *pvdma_find(struct device *dev);
 int pvdma_dev_add(struct device *dev);
-int pvdma_dev_del(struct pvdma_dev *pd);
+void pvdma_dev_del(struct pvdma_dev *pd);
 const char *pvdma_strerror(long err);
 int pvdma_bufs_init(void);
 void pvdma_bufs_exit(void);
 void pvdma_hc_unmap(struct pvdma_dev *pd, u64 handle);
 void pvdma_release_cached(struct pvdma_dev *pd);
+s64 pvdma_release_live(struct pvdma_dev *pd);
+unsigned int pvdma_cache_flush_all(u64 *scratch);
+
+/* pvdma_main.c: start, attach and stop, for the KUnit suites too. */
+extern bool pvdma_ready;
+int pvdma_probe_limits(bool reset);
+void pvdma_try_attach(struct device *dev);
+void pvdma_dev_leave(struct pvdma_dev *pd);
+void pvdma_dev_removed(struct device *dev);
+void pvdma_reboot_release(bool reset);
+void pvdma_panic_clear(void);
+int pvdma_pm_notify(struct notifier_block *nb, unsigned long action,
+		    void *data);
 
 /* pvdma_cache.c: translations kept after unmap. */
 void pvdma_cache_init(struct pvdma_dev *pd);
+u32 pvdma_pages(const struct pvdma_range *ranges, u32 nr);
+u64 pvdma_cache_epoch(void);
 struct pvdma_map *pvdma_map_alloc(u32 nr_ranges, u32 max_segs, gfp_t gfp);
 void pvdma_cache_record(struct pvdma_map *map,
 			const struct pvdma_range *ranges, u32 nr, u32 dir,
-			const struct pvdma_map_result *res);
+			const struct pvdma_map_result *res, u64 epoch);
 struct pvdma_map *pvdma_cache_get(struct pvdma_dev *pd,
 				  const struct pvdma_range *ranges, u32 nr,
 				  u32 dir, u64 *scratch);
 void pvdma_cache_undo_get(struct pvdma_dev *pd, struct pvdma_map *map);
+bool pvdma_cache_keepable(const struct pvdma_map *map);
 bool pvdma_cache_put(struct pvdma_dev *pd, struct pvdma_map *map,
 		     u64 *scratch);
 unsigned int pvdma_cache_flush(struct pvdma_dev *pd, u64 *scratch);
