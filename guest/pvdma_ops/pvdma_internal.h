@@ -43,7 +43,8 @@
  * @unmap:	%KVM_HC_PVDMA_UNMAP of one handle.
  * @unmap_batch: %KVM_HC_PVDMA_UNMAP_BATCH: GPA of a handle array, its length.
  * @set_shared:	%KVM_HC_PVDMA_SET_SHARED: GPA of the status page, flags.
- *
+
+ * @query:	%KVM_HC_PVDMA_QUERY: GPA and length of a range; what backs it. *
  * Each returns what the hypercall returns: 0 or a negative -KVM_E* or
  * -PVDMA_E* code.  The real implementation issues the hypercalls; the KUnit
  * suites substitute a fake host here, so every path above this seam runs
@@ -56,6 +57,7 @@ struct pvdma_host_ops {
 	long (*unmap)(u64 handle);
 	long (*unmap_batch)(phys_addr_t handles, u32 nr);
 	long (*set_shared)(phys_addr_t page, u32 flags);
+	long (*query)(phys_addr_t gpa, u64 len);
 };
 
 extern const struct pvdma_host_ops *pvdma_host;

@@ -15,7 +15,9 @@
  *   enable	built in: off unless the kernel is booted with pvdma=on (or
  *		pvdma.enable=1).  As a module, loading it is the opt-in.
  *   devices	comma-separated PCI addresses of the directly assigned
- *		devices to attach to, e.g. 0000:00:04.0,0000:00:05.0.
+ *		devices to attach to, e.g. 0000:00:04.0,0000:00:05.0; "auto"
+ *		attaches to every device the host backs with device memory
+ *		(KVM_HC_PVDMA_QUERY on its BARs).
  *   ids	comma-separated vendor:device IDs to attach to, e.g.
  *		1af4:1110,8086:10d3.
  *   bounce_size bytes of the bounce pool, default 4 MiB; 0: no pool, a
@@ -168,12 +170,18 @@ static long pvdma_kvm_set_shared(phys_addr_t page, u32 flags)
 	return kvm_hypercall2(KVM_HC_PVDMA_SET_SHARED, page, flags);
 }
 
+static long pvdma_kvm_query(phys_addr_t gpa, u64 len)
+{
+	return kvm_hypercall3(KVM_HC_PVDMA_QUERY, gpa, len, 0);
+}
+
 static const struct pvdma_host_ops pvdma_kvm_host = {
 	.probe		= pvdma_kvm_probe,
 	.map		= pvdma_kvm_map,
 	.unmap		= pvdma_kvm_unmap,
 	.unmap_batch	= pvdma_kvm_unmap_batch,
 	.set_shared	= pvdma_kvm_set_shared,
+	.query		= pvdma_kvm_query,
 };
 
 const struct pvdma_host_ops *pvdma_host = &pvdma_kvm_host;
@@ -546,6 +554,39 @@ static bool pvdma_ids_valid(const char *list)
 }
 
 /* Is the PCI device @dev listed by address or by ID? */
+/*
+ * Is @pdev directly assigned to this guest?  The VMM maps an assigned
+ * device's BARs from the device's own memory, which the host reports as
+ * PVDMA_QUERY_DEVICE; an emulated or virtio device's BARs trap (nothing
+ * backs them) or are plain RAM.  A BAR is mapped only while memory decoding
+ * is on, so it is turned on for the question if the device has it off.  A
+ * device none of whose BARs the VMM maps (QEMU's x-no-mmap, or one with no
+ * memory BAR) cannot be recognised: name it in devices= instead.
+ */
+static bool pvdma_assigned(struct pci_dev *pdev)
+{
+	bool assigned = false;
+	u16 cmd;
+	int i;
+
+	pci_read_config_word(pdev, PCI_COMMAND, &cmd);
+	if (!(cmd & PCI_COMMAND_MEMORY))
+		pci_write_config_word(pdev, PCI_COMMAND,
+				      cmd | PCI_COMMAND_MEMORY);
+	for (i = 0; i < PCI_STD_NUM_BARS && !assigned; i++) {
+		struct resource *res = &pdev->resource[i];
+		long ret;
+
+		if (!(res->flags & IORESOURCE_MEM) || !resource_size(res))
+			continue;
+		ret = pvdma_host->query(res->start, resource_size(res));
+		assigned = ret > 0 && (ret & PVDMA_QUERY_DEVICE);
+	}
+	if (!(cmd & PCI_COMMAND_MEMORY))
+		pci_write_config_word(pdev, PCI_COMMAND, cmd);
+	return assigned;
+}
+
 static bool pvdma_selected(struct device *dev)
 {
 	struct pci_dev *pdev = to_pci_dev(dev);
@@ -553,6 +594,10 @@ static bool pvdma_selected(struct device *dev)
 
 	if (pvdma_in_list(devices, dev_name(dev)))
 		return true;
+	if (pvdma_in_list(devices, "auto") && pvdma_assigned(pdev)) {
+		dev_info(dev, "pvdma: directly assigned (its BARs are device memory on the host)\n");
+		return true;
+	}
 	snprintf(id, sizeof(id), "%04x:%04x", pdev->vendor, pdev->device);
 	return pvdma_in_list(ids, id);
 }
@@ -687,7 +732,7 @@ static const struct kernel_param_ops pvdma_list_ops = {
 
 module_param_cb(devices, &pvdma_list_ops, &devices, 0644);
 MODULE_PARM_DESC(devices,
-		 "Comma-separated PCI addresses of the directly assigned devices to attach to, e.g. 0000:00:04.0,0000:00:05.0");
+		 "Comma-separated PCI addresses of the directly assigned devices to attach to, e.g. 0000:00:04.0,0000:00:05.0; \"auto\" finds them from how the host backs their BARs");
 module_param_cb(ids, &pvdma_list_ops, &ids, 0644);
 MODULE_PARM_DESC(ids,
 		 "Comma-separated vendor:device IDs of the directly assigned devices to attach to, e.g. 1af4:1110");
