@@ -3,7 +3,8 @@
 # PVDMA: paravirtual DMA for KVM guests with directly assigned devices on
 # hosts without an IOMMU.  One entry point for everything:
 #
-#   make            build the patched KVM modules, the guest modules and
+#   make            build the patched KVM modules, vfio.ko with no-IOMMU
+#                   support, pvdma-qemu, the guest modules and
 #                   the L2 kernel with the guest layer built in (installs
 #                   nothing: "make deps" installs the Debian packages)
 #   make deps       install the Debian packages building and testing need
@@ -32,6 +33,8 @@ deps:
 
 host:
 	@$(S)/build-kvm.sh
+	@$(S)/build-vfio.sh
+	@$(S)/build-vmm.sh
 	@$(S)/build-host-abi.sh
 
 guest:
@@ -42,7 +45,7 @@ guest:
 # "make" only builds, and says "make deps" if something is missing.
 demo: deps
 	@$(MAKE) --no-print-directory all
-	@$(S)/rig/e2e.sh
+	@$(S)/rig/e2e.sh demo
 
 e2e: deps
 	@$(MAKE) --no-print-directory all
