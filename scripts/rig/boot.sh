@@ -24,8 +24,9 @@ set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 
 MODE=${1:?usage: boot.sh e2e|demo|bench|<mode with a scripts/rig/l1-<mode>>}
-RIG=$PVDMA_CACHE/rig
-HOST_MODS=$PVDMA_CACHE/modules/host
+# scripts/mutants.sh boots mutated host modules, with a rig directory each.
+RIG=${PVDMA_RIG:-$PVDMA_CACHE/rig}
+HOST_MODS=${PVDMA_HOST_MODS:-$PVDMA_CACHE/modules/host}
 GUEST_MODS=$PVDMA_CACHE/modules/guest
 VMM=$PVDMA_CACHE/tools/pvdma-qemu
 ITERATIONS=${ITERATIONS:-8}
@@ -33,7 +34,7 @@ L2_TIMEOUT=${L2_TIMEOUT:-900}
 L0_TIMEOUT=${L0_TIMEOUT:-3600}
 L1_CPUS=${L1_CPUS:-1}
 
-for f in "$HOST_MODS/kvm.ko" "$HOST_MODS/kvm-amd.ko" "$HOST_MODS/vfio.ko" \
+for f in "$HOST_MODS/kvm.ko" "$HOST_MODS/kvm-amd.ko" "$PVDMA_CACHE/modules/host/vfio.ko" \
 	 "$GUEST_MODS/pvdma.ko" "$GUEST_MODS/pvdma_edu_test.ko" \
 	 "$VMM/pvdma-qemu" "$VMM/libpvdma-vfio.so" \
 	 "$PVDMA_CACHE/host-abi/pvdma_abi_test" \
@@ -97,15 +98,16 @@ cp "$REPO/guest/modprobe.d/pvdma.conf" "$L2/etc/modprobe.d/"
 copy_mods "$L2" nvme e1000e ext4 9p 9pnet_virtio
 mkdir -p "$L2/lib/modules/$KVER/updates"
 cp "$GUEST_MODS/pvdma.ko" "$GUEST_MODS/pvdma_edu_test.ko" "$L2/lib/modules/$KVER/updates/"
+if [ "$MODE" = bench ]; then
+	cp "$GUEST_MODS/pvdma_bench.ko" "$L2/lib/modules/$KVER/updates/"
+	cp "$REPO/scripts/rig/l2-bench" "$L2/"
+fi
 cp /lib/modules/"$KVER"/modules.{order,builtin,builtin.modinfo} "$L2/lib/modules/$KVER/"
 depmod -b "$L2" "$KVER"
-if [ "$MODE" = bench ]; then
-	cp "$GUEST_MODS/pvdma_bench.ko" "$REPO/scripts/rig/l2-bench" "$L2/"
-fi
 (cd "$L2" && find . | cpio -o -H newc 2>/dev/null | gzip -1 > ../l2.cpio.gz)
 
 step "packing the L2 initramfs for the kernel with PVDMA built in"
-rm -rf "$L2/lib/modules" "$L2/pvdma_bench.ko" "$L2/l2-bench"
+rm -rf "$L2/lib/modules" "$L2/l2-bench"
 cp "$PVDMA_CACHE/l2-kernel/pvdma_edu_test.ko" "$L2/"
 (cd "$L2" && find . | cpio -o -H newc 2>/dev/null | gzip -1 > ../l2-builtin.cpio.gz)
 
@@ -123,9 +125,9 @@ for m in virt/lib/irqbypass drivers/crypto/ccp/ccp fs/netfs/netfs net/9p/9pnet \
 done
 xz_mod arch/x86/kvm/kvm "$L1/stock"
 xz_mod arch/x86/kvm/kvm-amd "$L1/stock"
-cp "$HOST_MODS/kvm.ko" "$HOST_MODS/kvm-amd.ko" "$HOST_MODS/vfio.ko" "$L1/mods/"
-printf 'RIG=%s\nKIMAGE=%s\nKVER=%s\nL2_TIMEOUT=%s\nMODE=%s\nVMM=%s\nITERATIONS=%s\n' \
-	"$RIG" "$KIMAGE" "$KVER" "$L2_TIMEOUT" "$MODE" "$VMM" "$ITERATIONS" > "$L1/rig.conf"
+cp "$HOST_MODS/kvm.ko" "$HOST_MODS/kvm-amd.ko" "$PVDMA_CACHE/modules/host/vfio.ko" "$L1/mods/"
+printf 'RIG=%s\nCACHE=%s\nKIMAGE=%s\nKVER=%s\nL2_TIMEOUT=%s\nMODE=%s\nVMM=%s\nITERATIONS=%s\n' \
+	"$RIG" "$PVDMA_CACHE" "$KIMAGE" "$KVER" "$L2_TIMEOUT" "$MODE" "$VMM" "$ITERATIONS" > "$L1/rig.conf"
 (cd "$L1" && find . | cpio -o -H newc 2>/dev/null | gzip -1 > ../l1.cpio.gz)
 
 step "booting L1 (host) under TCG with emulated SVM, NVMe, e1000e and edu"

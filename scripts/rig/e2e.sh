@@ -13,7 +13,7 @@ set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 
 MODE=${1:-e2e}
-RIG=$PVDMA_CACHE/rig
+RIG=${PVDMA_RIG:-$PVDMA_CACHE/rig}
 log=$RIG/console-$MODE.log
 set +e
 "$REPO/scripts/rig/boot.sh" "$MODE"
