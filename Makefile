@@ -13,6 +13,8 @@
 #   make test       every test; ends with "N passed, M failed"
 #   make kunit      the KUnit suites under qemu; ends with "kunit: N passed, M failed"
 #   make bench      map/unmap costs in the rig's guest: table, JSON, PNG chart
+#   make mutants    break the host's translation on purpose: the rig's NVMe
+#                   and NIC clients must notice
 #   make check-install  run the install and a cold build in a fresh
 #                   debootstrap root, as on a new Debian 12 machine
 #   make clean      remove the build cache ($(PVDMA_CACHE))
@@ -24,7 +26,7 @@ export PVDMA_CACHE
 
 S := scripts
 
-.PHONY: all deps host guest demo e2e test kunit bench check-install clean
+.PHONY: all deps host guest demo e2e test kunit bench mutants check-install clean
 
 all: host guest
 
@@ -61,6 +63,10 @@ kunit: deps
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@$(S)/bench.sh
+
+mutants: deps
+	@$(MAKE) --no-print-directory all
+	@$(S)/mutants.sh
 
 check-install:
 	@$(S)/check-install.sh

@@ -14,8 +14,11 @@ import sys
 
 MODES = ['pvdma-nocache', 'pvdma-cache', 'bounce', 'untranslated']
 RESULT = re.compile(r'^bench-result: (.*)$')
-PEAK = re.compile(r'^host-bench: peak pinned_pages=(\d+) live_handles=(\d+) '
+PEAK = re.compile(r'^host: bench: peak pinned_pages=(\d+) live_handles=(\d+) '
                   r'tracker_bytes=(\d+)$')
+FIO = re.compile(r'^bench-fio: (.*)$')
+PINNED = re.compile(r'^bench-pinned: (.*)$')
+FIO_MODES = ['cache-on', 'cache-off', 'bounce']
 
 
 def workload(size, nents):
