@@ -90,7 +90,7 @@ cp /bin/busybox "$L2/bin/"
 cp "$REPO/scripts/rig/l2-init" "$L2/init"
 cp "$REPO/scripts/rig/l2-clients" "$L2/"
 printf 'ITERATIONS=%s\n' "$ITERATIONS" > "$L2/rig.conf"
-# kmod's modprobe, for the shipped softdeps: busybox's ignores them.
+# kmod's modprobe, for the shipped install lines: busybox's ignores them.
 copy_bin "$L2" /bin/kmod
 mkdir -p "$L2/sbin"
 for t in modprobe insmod rmmod depmod lsmod modinfo; do ln -sf /bin/kmod "$L2/sbin/$t"; done

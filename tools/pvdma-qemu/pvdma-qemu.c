@@ -86,7 +86,7 @@ static const char usage[] =
 "  - no -readconfig: devices in a config file cannot be checked.\n"
 "\n"
 "The guest must attach pvdma to the assigned devices before their drivers\n"
-"bind: pvdma.ko with the shipped modprobe.d softdeps and\n"
+"bind: pvdma.ko with the shipped modprobe.d install lines and\n"
 "\"options pvdma devices=...\", or a kernel with pvdma built in booted with\n"
 "pvdma=on pvdma.devices=....  An assigned device can DMA to any host\n"
 "memory: assign it only to a guest you trust like the host.\n"
