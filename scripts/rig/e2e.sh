@@ -27,7 +27,7 @@ image_checks() {
 	for job in "4k 1M 4M" "64k 16M 16M" "1m 48M 32M"; do
 		set -- $job
 		if fio --name=bs$1 --filename="$RIG/nvme-raw.img" --rw=randwrite --bs=$1 \
-			--offset=$2 --size=$3 --verify=crc32c --verify_only --thread \
+			--offset=$2 --size=$3 --verify=crc32c --verify_only --verify_state_save=0 --thread \
 			--output-format=terse --terse-version=3 > "$RIG/verify-$1.log" 2>&1 &&
 		   [ "$(grep '^3;' "$RIG/verify-$1.log" | cut -d';' -f5)" = 0 ]; then
 			echo "image-check: fio-region-$1-verifies: PASS"
