@@ -86,6 +86,9 @@ extern const struct pvdma_host_ops *pvdma_host;
  * @PVDMA_STAT_RESOURCE:	map_resource refused (MMIO cannot be pinned).
  * @PVDMA_STAT_MAP_HYPERCALLS:	MAP hypercalls issued (part of HYPERCALLS).
  * @PVDMA_STAT_PINS:		pages the host pinned for those MAPs.
+ * @PVDMA_STAT_SEGS:		host-physical segments those MAPs returned:
+ *				fewer than @PVDMA_STAT_PINS where host frames
+ *				are contiguous.
  * @PVDMA_STAT_CACHE_HITS:	maps served by a kept translation, no exit.
  * @PVDMA_STAT_CACHE_STALE:	kept translations dropped: the epoch moved.
  * @PVDMA_STAT_CACHE_EVICTED:	kept translations released for room, for the
@@ -118,6 +121,7 @@ enum pvdma_stat {
 	PVDMA_STAT_RESOURCE,
 	PVDMA_STAT_MAP_HYPERCALLS,
 	PVDMA_STAT_PINS,
+	PVDMA_STAT_SEGS,
 	PVDMA_STAT_CACHE_HITS,
 	PVDMA_STAT_CACHE_STALE,
 	PVDMA_STAT_CACHE_EVICTED,

@@ -207,6 +207,7 @@ const char *const pvdma_stat_names[PVDMA_NR_STATS] = {
 	[PVDMA_STAT_RESOURCE]		= "fail_resource",
 	[PVDMA_STAT_MAP_HYPERCALLS]	= "map_hypercalls",
 	[PVDMA_STAT_PINS]		= "pinned_pages",
+	[PVDMA_STAT_SEGS]		= "segments",
 	[PVDMA_STAT_CACHE_HITS]		= "cache_hits",
 	[PVDMA_STAT_CACHE_STALE]	= "cache_stale",
 	[PVDMA_STAT_CACHE_EVICTED]	= "cache_evicted",

@@ -288,6 +288,7 @@ static long pvdma_hc_map(struct pvdma_dev *pd, struct pvdma_buf *buf,
 	if (!ret) {
 		pvdma_cache_record(map, buf->ranges, nr, dir, res, epoch);
 		pvdma_stat_add(pd, PVDMA_STAT_PINS, map->nr_pages);
+		pvdma_stat_add(pd, PVDMA_STAT_SEGS, res->nr_segs);
 	}
 	return ret;
 }
