@@ -90,6 +90,7 @@ if [ "$MODE" = e2e ]; then
 	       host-check:builtin-nic-upload-arrived pvdma-e2e:builtin-cache-off-releases-everything
 	       pvdma-e2e:builtin-attached-before-driver-0000:00:07.0
 	       pvdma-e2e:limit-nvme-limit-hit-then-bounced pvdma-e2e:limit-nvme-fio-verify-1m
+	       pvdma-e2e:limit-devices-auto-finds-the-assigned-devices
 	       host-check:limit-no-pins-leaked
 	       pvdma-e2e:builtin-bounce-edu-every-mapping-bounced host-check:builtin-bounce-no-pins-leaked
 	       pvdma-e2e:refuses-when-not-opted-in pvdma-e2e:refuses-when-not-opted-in-no-driver-without-pvdma
