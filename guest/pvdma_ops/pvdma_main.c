@@ -64,6 +64,7 @@
 #include <linux/pci.h>
 #include <linux/rculist.h>
 #include <linux/sizes.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/suspend.h>
@@ -309,6 +310,40 @@ static int pvdma_bounce_copied_get(void *data, u64 *val)
 DEFINE_DEBUGFS_ATTRIBUTE(pvdma_bounce_copied_fops, pvdma_bounce_copied_get,
 			 NULL, "%llu\n");
 
+/*
+ * debugfs <device>/mappings: the translated mappings live now, one line
+ * each, by guest-physical address (never the host's), and how many bounced
+ * ones there are besides: what a driver still holds when it should not.
+ */
+static int pvdma_mappings_show(struct seq_file *m, void *unused)
+{
+	static const char *const dirs[] = { "none", "to-device", "from-device",
+					    "bidirectional" };
+	struct pvdma_dev *pd = m->private;
+	struct pvdma_map *map;
+	unsigned long flags;
+	unsigned int bkt;
+	s64 translated = 0;
+
+	spin_lock_irqsave(&pd->lock, flags);
+	hash_for_each(pd->maps, bkt, map, node) {
+		seq_printf(m, "%s %zu bytes %s, %u pages in %u host segments",
+			   map->sg ? "sg" : "single", map->size,
+			   dirs[map->dir & PVDMA_MAP_BIDIRECTIONAL],
+			   map->nr_pages, map->nr_segs);
+		if (map->nr_ranges)
+			seq_printf(m, ", %u ranges from gpa %#llx",
+				   map->nr_ranges, map->ranges[0].gpa);
+		seq_putc(m, '\n');
+		translated++;
+	}
+	spin_unlock_irqrestore(&pd->lock, flags);
+	seq_printf(m, "%lld translated, %lld bounced\n", translated,
+		   pvdma_stat_read(pd, PVDMA_STAT_LIVE) - translated);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(pvdma_mappings);
+
 /**
  * pvdma_dev_add() - install pvdma's DMA ops on a device
  * @dev: device with no driver bound and no DMA ops
@@ -340,6 +375,8 @@ int pvdma_dev_add(struct device *dev)
 		debugfs_create_file_unsafe(pvdma_stat_names[i], 0400,
 					   pd->debugfs, &pd->stats[i],
 					   &pvdma_stat_fops);
+	debugfs_create_file("mappings", 0400, pd->debugfs, pd,
+			    &pvdma_mappings_fops);
 
 	list_add_rcu(&pd->node, &pvdma_devs);
 	set_dma_ops(dev, &pvdma_dma_ops);

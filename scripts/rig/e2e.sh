@@ -91,6 +91,10 @@ if [ "$MODE" = e2e ]; then
 	       pvdma-e2e:builtin-attached-before-driver-0000:00:07.0
 	       pvdma-e2e:limit-nvme-limit-hit-then-bounced pvdma-e2e:limit-nvme-fio-verify-1m
 	       pvdma-e2e:limit-devices-auto-finds-the-assigned-devices
+	       pvdma-e2e:lifecycle-boot1-host-holds-pins pvdma-e2e:lifecycle-reboot-leaves-nothing-pinned
+	       pvdma-e2e:lifecycle-cycle1-fenced-without-pvdma pvdma-e2e:lifecycle-cycle2-pvdma-unloads
+	       pvdma-e2e:lifecycle-cycle2-unload-releases-everything
+	       pvdma-e2e:lifecycle-reload-driver-works-over-pvdma host-check:lifecycle-no-pins-leaked
 	       host-check:limit-no-pins-leaked
 	       pvdma-e2e:builtin-bounce-edu-every-mapping-bounced host-check:builtin-bounce-no-pins-leaked
 	       pvdma-e2e:refuses-when-not-opted-in pvdma-e2e:refuses-when-not-opted-in-no-driver-without-pvdma
