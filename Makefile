@@ -3,7 +3,8 @@
 # PVDMA: paravirtual DMA for KVM guests with directly assigned devices on
 # hosts without an IOMMU.  One entry point for everything:
 #
-#   make            build the patched KVM modules, the guest modules and
+#   make            build the patched KVM modules, vfio.ko with no-IOMMU
+#                   support, pvdma-qemu, the guest modules and
 #                   the L2 kernel with the guest layer built in (installs
 #                   nothing: "make deps" installs the Debian packages)
 #   make deps       install the Debian packages building and testing need
@@ -16,6 +17,8 @@
 #   make stress     the host stress suite in the rig's L1 (fuzz, races,
 #                   faults, confidentiality); ends with "stress: N passed,
 #                   M failed"; STRESS_CALLS=... etc. size it
+#   make mutants    break the host's translation on purpose: the rig's NVMe
+#                   and NIC clients must notice
 #   make check-install  run the install and a cold build in a fresh
 #                   debootstrap root, as on a new Debian 12 machine
 #   make clean      remove the build cache ($(PVDMA_CACHE))
@@ -27,7 +30,7 @@ export PVDMA_CACHE
 
 S := scripts
 
-.PHONY: all deps host guest demo e2e test kunit bench stress check-install clean
+.PHONY: all deps host guest demo e2e test kunit bench stress mutants check-install clean
 
 all: host guest
 
@@ -36,6 +39,8 @@ deps:
 
 host:
 	@$(S)/build-kvm.sh
+	@$(S)/build-vfio.sh
+	@$(S)/build-vmm.sh
 	@$(S)/build-host-abi.sh
 	@$(S)/build-stress.sh
 
@@ -47,7 +52,7 @@ guest:
 # "make" only builds, and says "make deps" if something is missing.
 demo: deps
 	@$(MAKE) --no-print-directory all
-	@$(S)/rig/e2e.sh
+	@$(S)/rig/e2e.sh demo
 
 e2e: deps
 	@$(MAKE) --no-print-directory all
@@ -67,6 +72,9 @@ bench: deps
 stress: deps
 	@$(MAKE) --no-print-directory all
 	@$(S)/stress.sh
+mutants: deps
+	@$(MAKE) --no-print-directory all
+	@$(S)/mutants.sh
 
 check-install:
 	@$(S)/check-install.sh

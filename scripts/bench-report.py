@@ -14,8 +14,11 @@ import sys
 
 MODES = ['pvdma-nocache', 'pvdma-cache', 'bounce', 'untranslated']
 RESULT = re.compile(r'^bench-result: (.*)$')
-PEAK = re.compile(r'^host-bench: peak pinned_pages=(\d+) live_handles=(\d+) '
+PEAK = re.compile(r'^host: bench: peak pinned_pages=(\d+) live_handles=(\d+) '
                   r'tracker_bytes=(\d+)$')
+FIO = re.compile(r'^bench-fio: (.*)$')
+PINNED = re.compile(r'^bench-pinned: (.*)$')
+FIO_MODES = ['cache-on', 'cache-off', 'bounce']
 
 
 def workload(size, nents):
@@ -24,11 +27,23 @@ def workload(size, nents):
     return f'{size >> 10} KiB' if size < 1 << 20 else f'{size >> 20} MiB'
 
 
+def fields(text):
+    return dict(kv.split('=', 1) for kv in text.split() if '=' in kv)
+
+
 def parse(path):
-    rows, peak = [], None
+    rows, peak, fio, pinned = [], None, [], None
     with open(path, errors='replace') as log:
         for line in log:
             line = line.strip()
+            m = FIO.match(line)
+            if m:
+                fio.append(fields(m.group(1)))
+                continue
+            m = PINNED.match(line)
+            if m:
+                pinned = {k: int(v) for k, v in fields(m.group(1)).items()}
+                continue
             m = PEAK.match(line)
             if m:
                 peak = dict(zip(('pinned_pages', 'live_handles',
@@ -57,7 +72,79 @@ def parse(path):
                 'pins_per_op': int(f['pinned_pages']) / iters,
             })
             rows.append(row)
-    return rows, peak
+    return rows, peak, fio, pinned
+
+
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    if not n:
+        return None
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
+
+
+def device_section(fio, pinned):
+    """fio on the assigned NVMe: medians over the interleaved repetitions,
+    ratios against the pin cache on, taken within each repetition."""
+    out = {'runs': fio, 'summary': [], 'pinned': pinned}
+    for bs in dict.fromkeys(r['bs'] for r in fio):
+        reps = {}
+        for r in fio:
+            if r['bs'] == bs and r.get('err') == '0':
+                reps.setdefault(r['rep'], {})[r['mode']] = r
+        for mode in FIO_MODES:
+            runs = [rep[mode] for rep in reps.values() if mode in rep]
+            if not runs:
+                continue
+            iops = [int(r['iops']) for r in runs]
+            ratios = [int(rep[mode]['iops']) / int(rep['cache-on']['iops'])
+                      for rep in reps.values()
+                      if mode in rep and 'cache-on' in rep and
+                      int(rep['cache-on']['iops'])]
+            ios = [int(r['read_kib']) * 1024 / (int(bs[:-1]) * 1024)
+                   for r in runs]
+            out['summary'].append({
+                'bs': bs, 'mode': mode, 'reps': len(runs),
+                'iops_median': median(iops), 'iops_min': min(iops),
+                'iops_max': max(iops),
+                'kib_s_median': median([int(r['kbs']) for r in runs]),
+                'iops_vs_cache_on': median(ratios),
+                'map_hypercalls_per_io': median(
+                    [int(r['map_hypercalls']) / n for r, n in zip(runs, ios)]),
+                'cache_hits_per_io': median(
+                    [int(r['cache_hits']) / n for r, n in zip(runs, ios)]),
+                'copied_bytes_per_io': median(
+                    [int(r['copied_bytes']) / n for r, n in zip(runs, ios)]),
+            })
+    return out
+
+
+def device_table(dev):
+    print('device: fio random reads on the assigned NVMe, queue depth 16 '
+          '(medians over interleaved repetitions)')
+    head = (f"{'bs':<6}{'mode':<11}{'reps':>5}{'IOPS':>8}{'min-max':>13}"
+            f"{'KiB/s':>9}{'vs cache on':>13}{'MAP hc/IO':>11}"
+            f"{'hits/IO':>9}{'copied B/IO':>13}")
+    print(head)
+    print('-' * len(head))
+    for r in dev['summary']:
+        print(f"{r['bs']:<6}{r['mode']:<11}{r['reps']:>5}"
+              f"{fmt(r['iops_median'], '.0f'):>8}"
+              f"{r['iops_min']:>6}-{r['iops_max']:<6}"
+              f"{fmt(r['kib_s_median'], '.0f'):>9}"
+              f"{fmt(r['iops_vs_cache_on'], '.3f'):>13}"
+              f"{fmt(r['map_hypercalls_per_io'], '.3f'):>11}"
+              f"{fmt(r['cache_hits_per_io'], '.3f'):>9}"
+              f"{fmt(r['copied_bytes_per_io'], '.0f'):>13}")
+    p = dev['pinned']
+    if p:
+        host = (p['bounce_pool_pages'] + p['cached_pages']) * 4
+        ram = p['guest_ram_kib']
+        print(f"device: pinned on the host for this guest's DMA at the end: "
+              f"{host} KiB ({p['bounce_pool_pages']} pool pages + "
+              f"{p['cached_pages']} kept by the pin cache) against "
+              f"{ram} KiB of guest RAM ({100.0 * host / ram:.1f}%); VFIO "
+              f"type1 would pin all of it")
 
 
 def add_ratios(rows):
@@ -133,7 +220,7 @@ def table(rows):
               f"{r['failed_maps']:>8}")
 
 
-def chart(rows, path):
+def chart(rows, path, dev=None):
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -143,7 +230,9 @@ def chart(rows, path):
                             'compare within this run only)', True),
               ('hypercalls_per_op', 'hypercalls per map+unmap', False),
               ('bytes_copied_per_op', 'bytes copied per map+unmap', False))
-    fig, axes = plt.subplots(1, len(panels), figsize=(18, 5.5))
+    fio_rows = dev['summary'] if dev else []
+    fig, axes = plt.subplots(1, len(panels) + bool(fio_rows),
+                             figsize=(18 + 6 * bool(fio_rows), 5.5))
     width = 0.8 / len(MODES)
     for i, mode in enumerate(MODES):
         for ax, (key, _, _) in zip(axes, panels):
@@ -158,6 +247,22 @@ def chart(rows, path):
                     continue
                 ax.bar(pos, r[key], width, color=f'C{i}',
                        label=mode if x == 0 else None)
+    if fio_rows:
+        ax = axes[-1]
+        sizes = list(dict.fromkeys(r['bs'] for r in fio_rows))
+        w = 0.8 / len(FIO_MODES)
+        for i, mode in enumerate(FIO_MODES):
+            for x, bs in enumerate(sizes):
+                r = next((r for r in fio_rows
+                          if r['bs'] == bs and r['mode'] == mode), None)
+                if r:
+                    ax.bar(x + i * w, r['iops_vs_cache_on'], w,
+                           color=f'C{i + 4}', label=mode if x == 0 else None)
+        ax.set_xticks([x + 0.4 - w / 2 for x in range(len(sizes))])
+        ax.set_xticklabels([f'fio {bs} randread' for bs in sizes])
+        ax.set_title('assigned NVMe: IOPS relative to the pin cache on\n'
+                     '(median of interleaved runs)', fontsize=10)
+        ax.legend(fontsize=8)
     for ax, (_, title, log) in zip(axes, panels):
         ax.set_xticks([x + 0.4 - width / 2 for x in range(len(wls))])
         ax.set_xticklabels(wls, rotation=20)
@@ -172,13 +277,17 @@ def chart(rows, path):
 
 def main():
     log, out = sys.argv[1], sys.argv[2]
-    rows, peak = parse(log)
+    rows, peak, fio, pinned = parse(log)
     if not rows:
         sys.exit('bench: no results in ' + log)
     add_ratios(rows)
     tg = targets(rows, peak)
+    dev = device_section(fio, pinned)
     table(rows)
     print()
+    if dev['summary']:
+        device_table(dev)
+        print()
     for t in tg:
         print(f"target: {t['target']}: want {t['want']}, measured "
               f"{t['measured']}: {'met' if t['met'] else 'NOT met'}")
@@ -187,11 +296,11 @@ def main():
               f"{peak['live_handles']} handles, tracked in "
               f"{peak['tracker_bytes']} bytes")
     png = out + '/bench.png'
-    chart(rows, png)
+    chart(rows, png, dev)
     path = out + '/bench.json'
     with open(path, 'w') as f:
         json.dump({'results': rows, 'targets': tg, 'host_peak': peak,
-                   'chart': png}, f, indent=1)
+                   'device': dev, 'chart': png}, f, indent=1)
     print(f'bench: chart in {png}')
     print(f'bench: results in {path}')
 

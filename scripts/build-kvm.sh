@@ -11,8 +11,10 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 "$REPO/scripts/prepare-source.sh"
 
-B=$PVDMA_CACHE/kvm-build
-OUT=$PVDMA_CACHE/modules/host
+# scripts/mutants.sh builds mutated copies elsewhere, from elsewhere.
+B=${PVDMA_KVM_BUILD:-$PVDMA_CACHE/kvm-build}
+OUT=${PVDMA_HOST_MODS:-$PVDMA_CACHE/modules/host}
+HOST_SRC=${PVDMA_HOST_SRC:-$REPO/host}
 step "building patched KVM modules for $KVER"
 rm -rf "$B"
 mkdir -p "$B/arch/x86/include/asm" "$B/virt" "$OUT"
@@ -22,8 +24,8 @@ cp "$KSRC/arch/x86/include/asm/kvm_host.h" "$B/arch/x86/include/asm/"
 mkdir -p "$B/include/uapi/linux"
 cp "$REPO/include/uapi/linux/pvdma.h" "$B/include/uapi/linux/"
 mkdir -p "$B/arch/x86/kvm/pvdma"
-cp -r "$REPO/host/hypercall" "$REPO/host/pin_sg" "$B/arch/x86/kvm/pvdma/"
-patch -d "$B" -p1 -s < "$REPO/host/kvm-patch/0001-KVM-x86-hook-in-PVDMA.patch"
+cp -r "$HOST_SRC/hypercall" "$HOST_SRC/pin_sg" "$B/arch/x86/kvm/pvdma/"
+patch -d "$B" -p1 -s < "$HOST_SRC/kvm-patch/0001-KVM-x86-hook-in-PVDMA.patch"
 # Point the two $(srctree) paths of the KVM Makefile at the copy.
 sed -i "s#\$(srctree)/#$B/#g" "$B/arch/x86/kvm/Makefile"
 

@@ -16,7 +16,9 @@
  * run of pool pages is therefore handed out only if it lies in one chunk,
  * is host-contiguous, ends below the device's DMA mask and does not cross
  * its segment boundary.  A bounced buffer keeps its offset within its page,
- * so any alignment up to a page survives bouncing.
+ * so any alignment up to a page survives bouncing.  Each handed-out run
+ * remembers the bytes it serves, and no sync or unmap copies beyond them:
+ * past them lie other data of the driver's page, or another mapping.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -55,8 +57,9 @@ struct pvdma_bseg {
 };
 
 /*
- * The pool.  Everything but @bitmap, @used, @run and @orig is written only
- * by pvdma_bounce_init() and pvdma_bounce_exit(), when no device maps.
+ * The pool.  Everything but @bitmap, @used, @run, @head, @off, @size and
+ * @orig is written only by pvdma_bounce_init() and pvdma_bounce_exit(),
+ * when no device maps.
  */
 struct pvdma_pool {
 	unsigned long *bitmap;	/* pages handed out */
@@ -71,6 +74,9 @@ struct pvdma_pool {
 	u64 *hpa;		/* host address of each page */
 	u16 *contig;		/* host-contiguous pages from here to run end */
 	u16 *run;		/* at a handed-out run's first page: its length */
+	unsigned int *head;	/* first page of the run a page was handed in */
+	u16 *off;		/* at a run's first page: where the bytes start */
+	u32 *size;		/* at a run's first page: how many bytes */
 	phys_addr_t *orig;	/* guest address each page shadows */
 	struct pvdma_bseg *segs;
 	unsigned int nr_segs;
@@ -125,6 +131,9 @@ static void pvdma_pool_free(void)
 	kfree(pool.hpa);
 	kfree(pool.contig);
 	kfree(pool.run);
+	kfree(pool.head);
+	kfree(pool.off);
+	kfree(pool.size);
 	kfree(pool.orig);
 	kfree(pool.segs);
 	memset(&pool, 0, sizeof(pool));
@@ -301,11 +310,15 @@ static int pvdma_own_init(unsigned long size)
 	pool.hpa = kcalloc(pool.nr_pages, sizeof(*pool.hpa), GFP_KERNEL);
 	pool.contig = kcalloc(pool.nr_pages, sizeof(*pool.contig), GFP_KERNEL);
 	pool.run = kcalloc(pool.nr_pages, sizeof(*pool.run), GFP_KERNEL);
+	pool.head = kcalloc(pool.nr_pages, sizeof(*pool.head), GFP_KERNEL);
+	pool.off = kcalloc(pool.nr_pages, sizeof(*pool.off), GFP_KERNEL);
+	pool.size = kcalloc(pool.nr_pages, sizeof(*pool.size), GFP_KERNEL);
 	pool.orig = kcalloc(pool.nr_pages, sizeof(*pool.orig), GFP_KERNEL);
 	pool.segs = kcalloc(pool.nr_pages, sizeof(*pool.segs), GFP_KERNEL);
 	desc = (void *)get_zeroed_page(GFP_KERNEL);
 	if (!pool.bitmap || !pool.chunks || !pool.handles || !pool.hpa ||
-	    !pool.contig || !pool.run || !pool.orig || !pool.segs || !desc)
+	    !pool.contig || !pool.run || !pool.head || !pool.off ||
+	    !pool.size || !pool.orig || !pool.segs || !desc)
 		goto err_free;
 
 	for (i = 0; i < pool.nr_chunks; i++) {
@@ -422,15 +435,16 @@ static bool pvdma_pool_fits(unsigned int i, unsigned int n, unsigned int off,
 /*
  * Hand out a run of pool pages for bytes [off, off + size) of its first
  * page, aligned to 2^@order pages in the guest and on the host, usable by
- * @dev with @mask.  Return its first page, or -ENOSPC.
+ * @dev with @mask, and remember which bytes it serves.  Return its first
+ * page, or -ENOSPC (logged if @warn).
  */
 static long pvdma_pool_get(struct device *dev, unsigned int off, size_t size,
-			   unsigned int order, u64 mask)
+			   unsigned int order, u64 mask, bool warn)
 {
 	u64 limit = min_not_zero(mask, dev->bus_dma_limit);
 	u64 boundary = dma_get_seg_boundary(dev);
 	unsigned long n = PFN_UP(off + size);
-	unsigned long flags, i, start = 0;
+	unsigned long flags, i, k, start = 0;
 
 	if (!size || n > pool.max_run)
 		goto err_nospc;
@@ -445,7 +459,12 @@ static long pvdma_pool_get(struct device *dev, unsigned int off, size_t size,
 				    PAGE_SIZE << order)) {
 			bitmap_set(pool.bitmap, i, n);
 			pool.used += n;
-			pool.run[i] = n;
+			pool.off[i] = off;
+			pool.size[i] = size;
+			for (k = i; k < i + n; k++)
+				WRITE_ONCE(pool.head[k], i);
+			/* Last: makes the run a mapping syncs may copy. */
+			WRITE_ONCE(pool.run[i], n);
 			spin_unlock_irqrestore(&pvdma_pool_lock, flags);
 			return i;
 		}
@@ -454,15 +473,48 @@ static long pvdma_pool_get(struct device *dev, unsigned int off, size_t size,
 	spin_unlock_irqrestore(&pvdma_pool_lock, flags);
 
 err_nospc:
+	if (!warn)
+		return -ENOSPC;
 	if (!pool.nr_pages)
 		dev_err_ratelimited(dev, "pvdma: no bounce pool (bounce_size=0); the mapping fails\n");
 	else if (pool.lowest + off + size - 1 > limit)
 		dev_err_ratelimited(dev, "pvdma: the bounce pool has no memory below the DMA mask %#llx; the mapping fails\n",
 				    limit);
+	else if (n > pool.max_run)
+		dev_err_ratelimited(dev, "pvdma: %zu bytes are more than the bounce pool takes in one piece (%u pages); the mapping fails\n",
+				    size, pool.max_run);
 	else
 		dev_err_ratelimited(dev, "pvdma: the bounce pool has no room for %zu bytes; the mapping fails\n",
 				    size);
 	return -ENOSPC;
+}
+
+/*
+ * The live mapping pool address @addr lies in: return its first page, or
+ * -1 if @addr lies in none, and cut *@size to what of [@addr, @addr +
+ * *@size) it serves.  A driver's sync or unmap may name more than it
+ * mapped; copying that would write past its buffer, into its page's other
+ * data or a stale mapping's.  Lockless: a live mapping's run is its
+ * owner's, and a bogus @addr only reads a snapshot.
+ */
+static long pvdma_pool_clamp(dma_addr_t addr, size_t *size)
+{
+	long i = pvdma_pool_index(addr);
+	unsigned int h, n;
+	u64 start, end;
+
+	if (i < 0)
+		return -1;
+	h = READ_ONCE(pool.head[i]);
+	n = READ_ONCE(pool.run[h]);
+	if (!n || i >= h + n)
+		return -1;
+	start = pool.hpa[h] + pool.off[h];
+	end = start + pool.size[h];
+	if (addr < start || addr >= end)
+		return -1;
+	*size = min_t(u64, *size, end - addr);
+	return h;
 }
 
 /* Copy between pool address @addr, in page @i, and the buffer it shadows. */
@@ -488,6 +540,7 @@ static void pvdma_pool_copy(long i, dma_addr_t addr, size_t size,
  * @phys: guest-physical address of the buffer, physically contiguous
  * @size: bytes
  * @mask: DMA mask the device address must fit
+ * @attrs: DMA attributes of the mapping; %DMA_ATTR_NO_WARN: no log
  *
  * The buffer is copied into the pool now, whatever the direction: if the
  * device writes less than @size, unmap copies back the pool's bytes, which
@@ -498,13 +551,14 @@ static void pvdma_pool_copy(long i, dma_addr_t addr, size_t size,
  * room (logged, ratelimited).
  */
 static dma_addr_t pvdma_own_map(struct device *dev, phys_addr_t phys,
-				size_t size, u64 mask)
+				size_t size, u64 mask, unsigned long attrs)
 {
 	unsigned int off = offset_in_page(phys);
 	unsigned int k;
 	long i;
 
-	i = pvdma_pool_get(dev, off, size, 0, mask);
+	i = pvdma_pool_get(dev, off, size, 0, mask,
+			   !(attrs & DMA_ATTR_NO_WARN));
 	if (i < 0)
 		return DMA_MAPPING_ERROR;
 	for (k = 0; k < pool.run[i]; k++)
@@ -519,6 +573,7 @@ static dma_addr_t pvdma_own_map(struct device *dev, phys_addr_t phys,
  * @size: bytes
  * @mask: coherent DMA mask the device address must fit
  * @addr: out: DMA address
+ * @attrs: DMA attributes of the allocation; %DMA_ATTR_NO_WARN: no log
  *
  * For a coherent buffer translation cannot serve: CPU and device share the
  * pool pages themselves, so nothing is ever copied.  Zeroed, and aligned to
@@ -528,13 +583,14 @@ static dma_addr_t pvdma_own_map(struct device *dev, phys_addr_t phys,
  * Return: the kernel address, or %NULL if the pool has no fitting room.
  */
 static void *pvdma_own_alloc(struct device *dev, size_t size, u64 mask,
-			     dma_addr_t *addr)
+			     dma_addr_t *addr, unsigned long attrs)
 {
 	unsigned int k;
 	void *va;
 	long i;
 
-	i = pvdma_pool_get(dev, 0, size, get_order(size), mask);
+	i = pvdma_pool_get(dev, 0, size, get_order(size), mask,
+			   !(attrs & DMA_ATTR_NO_WARN));
 	if (i < 0)
 		return NULL;
 	for (k = 0; k < pool.run[i]; k++)
@@ -553,8 +609,8 @@ static void *pvdma_own_alloc(struct device *dev, size_t size, u64 mask,
  * @dir: direction of the mapping
  * @attrs: DMA attributes; %DMA_ATTR_SKIP_CPU_SYNC skips the copy back
  *
- * Copies what the device may have written back to the buffer, then frees
- * the pool pages.  Callable from any context.
+ * Copies what the device may have written back to the buffer, no more
+ * than was mapped, then frees the pool pages.  Callable from any context.
  *
  * Return: true, or false (logged) if @addr/@size was not handed out by
  * the pool; nothing is then released.
@@ -568,21 +624,42 @@ static bool pvdma_own_unmap(struct device *dev, dma_addr_t addr,
 	unsigned long flags;
 
 	/* The run of a live mapping is its owner's: no lock to check it. */
-	if (i < 0 || !size || pool.run[i] != n) {
+	if (i < 0 || !size || pool.run[i] != n ||
+	    addr != pool.hpa[i] + pool.off[i]) {
 		dev_err_ratelimited(dev, "pvdma: release of %zu bytes the bounce pool did not hand out; nothing released\n",
 				    size);
 		return false;
 	}
 	if (!(attrs & DMA_ATTR_SKIP_CPU_SYNC) &&
 	    (dir == DMA_FROM_DEVICE || dir == DMA_BIDIRECTIONAL))
-		pvdma_pool_copy(i, addr, size, false);
+		pvdma_pool_copy(i, addr, min_t(size_t, size, pool.size[i]),
+				false);
 
 	spin_lock_irqsave(&pvdma_pool_lock, flags);
-	pool.run[i] = 0;
+	WRITE_ONCE(pool.run[i], 0);
 	bitmap_clear(pool.bitmap, i, n);
 	pool.used -= n;
 	spin_unlock_irqrestore(&pvdma_pool_lock, flags);
 	return true;
+}
+
+/* Sync [@addr, @addr + @size) of a bounced mapping, clamped to it. */
+static void pvdma_own_sync(struct device *dev, dma_addr_t addr, size_t size,
+			   bool to_pool)
+{
+	size_t n = size;
+
+	if (!pvdma_own_is(addr))
+		return;
+	if (pvdma_pool_clamp(addr, &n) < 0) {
+		dev_err_ratelimited(dev, "pvdma: sync of %zu bytes the bounce pool did not hand out; nothing copied\n",
+				    size);
+		return;
+	}
+	if (n < size)
+		dev_err_ratelimited(dev, "pvdma: sync of %zu bytes past the end of a bounced mapping; %zu copied\n",
+				    size, n);
+	pvdma_pool_copy(pvdma_pool_index(addr), addr, n, to_pool);
 }
 
 /**
@@ -592,17 +669,16 @@ static bool pvdma_own_unmap(struct device *dev, dma_addr_t addr,
  * @size: bytes from @addr
  * @dir: direction of the mapping
  *
- * Copies what the device may have written into the buffer.  Does nothing
- * for an address outside the pool (a translated mapping: the device wrote
- * the buffer itself) or for pool allocations.
+ * Copies what the device may have written into the buffer, no more than
+ * the mapping @addr lies in.  Does nothing for an address outside the pool
+ * (a translated mapping: the device wrote the buffer itself), for pool
+ * allocations, or for pool pages no mapping holds.
  */
 static void pvdma_own_sync_for_cpu(struct device *dev, dma_addr_t addr,
 				   size_t size, enum dma_data_direction dir)
 {
-	long i = pvdma_pool_index(addr);
-
-	if (i >= 0 && (dir == DMA_FROM_DEVICE || dir == DMA_BIDIRECTIONAL))
-		pvdma_pool_copy(i, addr, size, false);
+	if (dir == DMA_FROM_DEVICE || dir == DMA_BIDIRECTIONAL)
+		pvdma_own_sync(dev, addr, size, false);
 }
 
 /**
@@ -612,16 +688,15 @@ static void pvdma_own_sync_for_cpu(struct device *dev, dma_addr_t addr,
  * @size: bytes from @addr
  * @dir: direction of the mapping
  *
- * Copies what the CPU wrote to the buffer into the pool.  Does nothing for
- * an address outside the pool or for pool allocations.
+ * Copies what the CPU wrote to the buffer into the pool, no more than the
+ * mapping @addr lies in.  Does nothing for an address outside the pool or
+ * for pool allocations.
  */
 static void pvdma_own_sync_for_device(struct device *dev, dma_addr_t addr,
 				      size_t size, enum dma_data_direction dir)
 {
-	long i = pvdma_pool_index(addr);
-
-	if (i >= 0 && (dir == DMA_TO_DEVICE || dir == DMA_BIDIRECTIONAL))
-		pvdma_pool_copy(i, addr, size, true);
+	if (dir == DMA_TO_DEVICE || dir == DMA_BIDIRECTIONAL)
+		pvdma_own_sync(dev, addr, size, true);
 }
 
 const struct pvdma_bounce_ops pvdma_bounce_own = {

@@ -35,9 +35,11 @@ struct device;
  * @copied:	bytes copied to or from the pool since start: what bouncing
  *		costs.
  * @map:	copy a buffer into the pool; %DMA_MAPPING_ERROR if no room
- *		fits (logged).  Any context.
+ *		fits (logged unless @attrs has %DMA_ATTR_NO_WARN).  Any
+ *		context.
  * @alloc:	zeroed coherent memory from the pool, never copied; %NULL if
- *		no room fits.  Release with @unmap.
+ *		no room fits (logged unless %DMA_ATTR_NO_WARN).  Release with
+ *		@unmap.
  * @unmap:	release what @map or @alloc handed out, copying back unless
  *		%DMA_ATTR_SKIP_CPU_SYNC; false (logged) if the pool did not
  *		hand out @addr/@size.  Any context.
@@ -45,7 +47,7 @@ struct device;
  * @sync_for_device: copy what the CPU wrote into the pool.
  *
  * The syncs do nothing for an address outside the pool or for @alloc
- * memory.
+ * memory, and copy nothing beyond the mapping that @addr lies in.
  */
 struct pvdma_bounce_ops {
 	const char *name;
@@ -58,9 +60,9 @@ struct pvdma_bounce_ops {
 	unsigned int (*used)(void);
 	u64 (*copied)(void);
 	dma_addr_t (*map)(struct device *dev, phys_addr_t phys, size_t size,
-			  u64 mask);
+			  u64 mask, unsigned long attrs);
 	void *(*alloc)(struct device *dev, size_t size, u64 mask,
-		       dma_addr_t *addr);
+		       dma_addr_t *addr, unsigned long attrs);
 	bool (*unmap)(struct device *dev, dma_addr_t addr, size_t size,
 		      enum dma_data_direction dir, unsigned long attrs);
 	void (*sync_for_cpu)(struct device *dev, dma_addr_t addr, size_t size,
@@ -117,15 +119,16 @@ static inline u64 pvdma_bounce_copied(void)
 
 static inline dma_addr_t pvdma_bounce_map(struct device *dev,
 					  phys_addr_t phys, size_t size,
-					  u64 mask)
+					  u64 mask, unsigned long attrs)
 {
-	return pvdma_bounce->map(dev, phys, size, mask);
+	return pvdma_bounce->map(dev, phys, size, mask, attrs);
 }
 
 static inline void *pvdma_bounce_alloc(struct device *dev, size_t size,
-				       u64 mask, dma_addr_t *addr)
+				       u64 mask, dma_addr_t *addr,
+				       unsigned long attrs)
 {
-	return pvdma_bounce->alloc(dev, size, mask, addr);
+	return pvdma_bounce->alloc(dev, size, mask, addr, attrs);
 }
 
 static inline bool pvdma_bounce_unmap(struct device *dev, dma_addr_t addr,

@@ -16,10 +16,12 @@
  *  - whenever a guest-physical address may come to be backed by other host
  *    memory (memslot deleted, moved, or dirty-logged; host memory behind a
  *    pinned frame discarded or remapped), the host increments the epoch in
- *    the status page (struct pvdma_shared).  A translation is kept only if
- *    it was made in the current epoch, and taken back only while the epoch
- *    has not moved; once it has, every kept translation is released before
- *    anything is mapped anew;
+ *    the status page (struct pvdma_shared).  A translation is tagged with
+ *    the epoch read *before* its MAP, so that a bump landing while the host
+ *    translates marks it old; it is kept only if that is still the current
+ *    epoch at unmap, and taken back only while the epoch has not moved;
+ *    once it has, every kept translation is released before anything is
+ *    mapped anew, and one handed back after it moved is not kept again;
  *  - a result flagged PVDMA_RESULT_NO_CACHE (dirty logging: the host marks
  *    pages dirty at unmap) is always unmapped at once.
  *
@@ -36,6 +38,9 @@
  * that refuses a map (-PVDMA_ENOSPC) gets the whole cache back first, then
  * the map is retried once: kept pins never make a mapping fail.  Turning
  * the cache off, a moved epoch and detaching also release everything.
+ * Whether a translation may be kept is decided again under the lock
+ * (pvdma_cache_keepable()), so that one unmapped while "cache=0" flushes
+ * cannot slip in behind the flush.
  *
  * All of it runs under &pvdma_dev.lock with interrupts disabled: maps and
  * unmaps come from any context.  @scratch is a page for the handle array
@@ -49,6 +54,7 @@
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <kunit/static_stub.h>
 
 #include "pvdma_internal.h"
 
@@ -92,8 +98,17 @@ static u32 pvdma_key(const struct pvdma_range *ranges, u32 nr, u32 dir)
 		      dir);
 }
 
-/* Host pages @ranges pin: each range is pinned on its own. */
-static u32 pvdma_pages(const struct pvdma_range *ranges, u32 nr)
+/**
+ * pvdma_pages() - host pages a MAP of these ranges pins
+ * @ranges: the guest ranges
+ * @nr: their number
+ *
+ * Each range is pinned on its own, so pages two ranges share count twice,
+ * as the host counts them against max_map_pages.
+ *
+ * Return: the number of pages.
+ */
+u32 pvdma_pages(const struct pvdma_range *ranges, u32 nr)
 {
 	u32 i, pages = 0;
 
@@ -101,6 +116,20 @@ static u32 pvdma_pages(const struct pvdma_range *ranges, u32 nr)
 		pages += PFN_UP(ranges[i].gpa + ranges[i].len) -
 			 PFN_DOWN(ranges[i].gpa);
 	return pages;
+}
+
+/**
+ * pvdma_cache_epoch() - the epoch to tag a translation about to be made with
+ *
+ * Read before the MAP: if the host bumps the epoch while it translates,
+ * the translation is then tagged with the older epoch and never kept,
+ * where a read after the MAP would tag a stale translation as current.
+ *
+ * Return: the host epoch now, or 0 without a status page.
+ */
+u64 pvdma_cache_epoch(void)
+{
+	return pvdma_epoch();
 }
 
 /**
@@ -119,23 +148,22 @@ void pvdma_cache_init(struct pvdma_dev *pd)
  * @max_segs: most segments the host may return
  * @gfp: allocation flags of the mapping
  *
- * With the cache on, room is made to remember the ranges and segments, so
- * that the translation can be kept after unmap.
+ * The ranges are always remembered: unmap matches them.  With the cache
+ * on, room is made for the segments too, so that the translation can be
+ * kept after unmap.
  *
  * Return: the zeroed bookkeeping, or %NULL.
  */
 struct pvdma_map *pvdma_map_alloc(u32 nr_ranges, u32 max_segs, gfp_t gfp)
 {
+	bool keep = READ_ONCE(pvdma_cache_on) && pvdma_status;
 	struct pvdma_map *map;
 
-	if (!READ_ONCE(pvdma_cache_on) || !pvdma_status)
-		return kzalloc(sizeof(*map), gfp);
 	map = kzalloc(struct_size(map, ranges, nr_ranges) +
-		      array_size(max_segs, sizeof(*map->segs)), gfp);
-	if (map) {
-		map->nr_ranges = nr_ranges;
+		      (keep ? array_size(max_segs, sizeof(*map->segs)) : 0),
+		      gfp);
+	if (map && keep)
 		map->segs = (struct pvdma_seg *)&map->ranges[nr_ranges];
-	}
 	return map;
 }
 
@@ -146,24 +174,27 @@ struct pvdma_map *pvdma_map_alloc(u32 nr_ranges, u32 max_segs, gfp_t gfp)
  * @nr: their number
  * @dir: PVDMA_MAP_* direction
  * @res: what the host returned
+ * @epoch: pvdma_cache_epoch() read before the MAP
  *
  * Called with interrupts disabled, while @res is still the host's answer.
+ * @map must have room for @nr ranges (pvdma_map_alloc()).
  */
 void pvdma_cache_record(struct pvdma_map *map,
 			const struct pvdma_range *ranges, u32 nr, u32 dir,
-			const struct pvdma_map_result *res)
+			const struct pvdma_map_result *res, u64 epoch)
 {
 	map->handle = res->handle;
 	map->dir = dir;
 	map->nr_pages = pvdma_pages(ranges, nr);
-	/* Without room (cache off at alloc time), it is released at unmap. */
-	if (map->nr_ranges != nr || res->flags & PVDMA_RESULT_NO_CACHE)
-		return;
+	map->nr_ranges = nr;
 	memcpy(map->ranges, ranges, nr * sizeof(*ranges));
+	/* Without room (cache off at alloc time), it is released at unmap. */
+	if (!map->segs || res->flags & PVDMA_RESULT_NO_CACHE)
+		return;
 	memcpy(map->segs, res->segs, res->nr_segs * sizeof(*res->segs));
 	map->nr_segs = res->nr_segs;
 	map->key = pvdma_key(ranges, nr, dir);
-	map->epoch = pvdma_epoch();
+	map->epoch = epoch;
 }
 
 /* Take @map out of the cache.  Called under pd->lock. */
@@ -330,16 +361,47 @@ static void pvdma_cache_link(struct pvdma_dev *pd, struct pvdma_map *map,
  * @pd: the device
  * @map: from pvdma_cache_get(); its segments did not suit this mapping
  *
- * It is still valid: it goes back as the first to be evicted.
+ * If it may still be kept, it goes back as the first to be evicted.  But
+ * the epoch may have moved since pvdma_cache_get() (and another map may
+ * have released everything older already), or the cache gone off: then it
+ * is released, as pvdma_cache_put() would.
  */
 void pvdma_cache_undo_get(struct pvdma_dev *pd, struct pvdma_map *map)
 {
 	unsigned long flags;
+	bool keep;
 
 	spin_lock_irqsave(&pd->lock, flags);
-	pvdma_cache_link(pd, map, true);
+	keep = pvdma_cache_keepable(map) && pd->cache_epoch == map->epoch;
+	if (keep)
+		pvdma_cache_link(pd, map, true);
 	spin_unlock_irqrestore(&pd->lock, flags);
 	pvdma_stat_add(pd, PVDMA_STAT_CACHE_HITS, -1);
+	if (!keep) {
+		pvdma_stat_inc(pd, PVDMA_STAT_CACHE_STALE);
+		pvdma_hc_unmap(pd, map->handle);
+		kfree(map);
+	}
+}
+
+/**
+ * pvdma_cache_keepable() - may this translation be kept now?
+ * @map: a translation no longer live
+ *
+ * Only while the cache is on and pvdma is not stopped, if it was made in
+ * the current epoch, and if it fits the bounds at all.  The KUnit suites
+ * may stand in for it (a static stub), to land a concurrent "cache=0"
+ * exactly between its two calls in pvdma_cache_put().
+ *
+ * Return: true if @map may be kept.
+ */
+bool pvdma_cache_keepable(const struct pvdma_map *map)
+{
+	KUNIT_STATIC_STUB_REDIRECT(pvdma_cache_keepable, map);
+	return !READ_ONCE(pvdma_stopped) && READ_ONCE(pvdma_cache_on) &&
+	       map->epoch && map->epoch == pvdma_epoch() &&
+	       map->nr_pages <= READ_ONCE(pvdma_cache_pages) &&
+	       READ_ONCE(pvdma_cache_entries);
 }
 
 /**
@@ -360,14 +422,18 @@ bool pvdma_cache_put(struct pvdma_dev *pd, struct pvdma_map *map,
 	unsigned int n = 0;
 	LIST_HEAD(list);
 
-	if (!READ_ONCE(pvdma_cache_on) || !map->epoch ||
-	    map->epoch != pvdma_epoch() || map->nr_pages > max_pages ||
-	    !max_entries)
+	/* Most translations that will not be kept are told apart unlocked. */
+	if (!pvdma_cache_keepable(map))
 		return false;
 
 	spin_lock_irqsave(&pd->lock, flags);
-	/* Translations from an older epoch are waiting to be released. */
-	if (pd->cache_epoch != map->epoch) {
+	/*
+	 * Again under the lock: "cache=0" clears pvdma_cache_on and then
+	 * flushes under this lock (pvdma_cache_set()).  Either it flushes
+	 * after this link, or this sees the cache off.  Translations from an
+	 * older epoch are waiting to be released.
+	 */
+	if (!pvdma_cache_keepable(map) || pd->cache_epoch != map->epoch) {
 		spin_unlock_irqrestore(&pd->lock, flags);
 		return false;
 	}

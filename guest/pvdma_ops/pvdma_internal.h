@@ -13,6 +13,7 @@
 #include <linux/jhash.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
+#include <linux/notifier.h>
 #include <linux/pvdma.h>
 #include <linux/spinlock.h>
 
@@ -35,13 +36,15 @@
 
 /**
  * struct pvdma_host_ops - how pvdma reaches the host
- * @probe:	%KVM_HC_PVDMA_PROBE with the GPA of a &struct pvdma_info.
+ * @probe:	%KVM_HC_PVDMA_PROBE with the GPA of a &struct pvdma_info and
+ *		the flags (%PVDMA_PROBE_RESET or 0).
  * @map:	%KVM_HC_PVDMA_MAP: GPA of the ranges, their number, GPA of the
  *		result, direction flags.
  * @unmap:	%KVM_HC_PVDMA_UNMAP of one handle.
  * @unmap_batch: %KVM_HC_PVDMA_UNMAP_BATCH: GPA of a handle array, its length.
  * @set_shared:	%KVM_HC_PVDMA_SET_SHARED: GPA of the status page, flags.
- *
+
+ * @query:	%KVM_HC_PVDMA_QUERY: GPA and length of a range; what backs it. *
  * Each returns what the hypercall returns: 0 or a negative -KVM_E* or
  * -PVDMA_E* code.  The real implementation issues the hypercalls; the KUnit
  * suites substitute a fake host here, so every path above this seam runs
@@ -49,11 +52,12 @@
  * exactly as the host sees them.
  */
 struct pvdma_host_ops {
-	long (*probe)(phys_addr_t info);
+	long (*probe)(phys_addr_t info, u32 flags);
 	long (*map)(phys_addr_t ranges, u32 nr, phys_addr_t result, u32 dir);
 	long (*unmap)(u64 handle);
 	long (*unmap_batch)(phys_addr_t handles, u32 nr);
 	long (*set_shared)(phys_addr_t page, u32 flags);
+	long (*query)(phys_addr_t gpa, u64 len);
 };
 
 extern const struct pvdma_host_ops *pvdma_host;
@@ -71,7 +75,10 @@ extern const struct pvdma_host_ops *pvdma_host;
  * @PVDMA_STAT_NOT_CONTIGUOUS:	host frames not contiguous where one segment
  *				is needed, or more segments than entries.
  * @PVDMA_STAT_BEYOND_MASK:	a host address beyond the device's DMA mask.
- * @PVDMA_STAT_LONG_LIST:	a scatterlist longer than the host's max_ranges.
+ * @PVDMA_STAT_MISALIGNED:	a coherent buffer whose host address is not
+ *				aligned to the order of its size.
+ * @PVDMA_STAT_LONG_LIST:	a mapping with more ranges or pages than one
+ *				MAP may carry.
  * @PVDMA_STAT_NO_BOUNCE_SPACE:	a fallback found no room in the bounce pool.
  * @PVDMA_STAT_HOST_ERROR:	any other error from the host (bad address...).
  * @PVDMA_STAT_NOMEM:		no guest memory for bookkeeping.
@@ -79,6 +86,9 @@ extern const struct pvdma_host_ops *pvdma_host;
  * @PVDMA_STAT_RESOURCE:	map_resource refused (MMIO cannot be pinned).
  * @PVDMA_STAT_MAP_HYPERCALLS:	MAP hypercalls issued (part of HYPERCALLS).
  * @PVDMA_STAT_PINS:		pages the host pinned for those MAPs.
+ * @PVDMA_STAT_SEGS:		host-physical segments those MAPs returned:
+ *				fewer than @PVDMA_STAT_PINS where host frames
+ *				are contiguous.
  * @PVDMA_STAT_CACHE_HITS:	maps served by a kept translation, no exit.
  * @PVDMA_STAT_CACHE_STALE:	kept translations dropped: the epoch moved.
  * @PVDMA_STAT_CACHE_EVICTED:	kept translations released for room, for the
@@ -102,6 +112,7 @@ enum pvdma_stat {
 	PVDMA_STAT_HOST_REFUSED,
 	PVDMA_STAT_NOT_CONTIGUOUS,
 	PVDMA_STAT_BEYOND_MASK,
+	PVDMA_STAT_MISALIGNED,
 	PVDMA_STAT_LONG_LIST,
 	PVDMA_STAT_NO_BOUNCE_SPACE,
 	PVDMA_STAT_HOST_ERROR,
@@ -110,6 +121,7 @@ enum pvdma_stat {
 	PVDMA_STAT_RESOURCE,
 	PVDMA_STAT_MAP_HYPERCALLS,
 	PVDMA_STAT_PINS,
+	PVDMA_STAT_SEGS,
 	PVDMA_STAT_CACHE_HITS,
 	PVDMA_STAT_CACHE_STALE,
 	PVDMA_STAT_CACHE_EVICTED,
@@ -130,6 +142,7 @@ extern const char *const pvdma_stat_names[PVDMA_NR_STATS];
  * @lock:	protects @maps, @cache, @lru, @cache_epoch, @cached and
  *		@cached_pages; taken from IRQ context.
  * @maps:	live translated mappings, struct pvdma_map keyed by DMA address.
+ *		Also taken from process context with interrupts enabled.
  * @cache:	idle translations kept for reuse, keyed by &pvdma_map.key.
  * @lru:	the same, least recently unmapped first.
  * @cache_epoch: host epoch every translation in @cache was made in.
@@ -159,15 +172,18 @@ struct pvdma_dev {
  * @addr:	DMA address the device was given (first segment).
  * @size:	bytes the caller mapped; with @addr, what unmap passes back.
  * @handle:	host handle for KVM_HC_PVDMA_UNMAP.
- * @epoch:	host epoch the translation was made in; 0 if it must not be
- *		kept after unmap (no status page, cache off, NO_CACHE).
+ * @epoch:	host epoch read before the MAP that made the translation; 0 if
+ *		it must not be kept after unmap (no status page, cache off,
+ *		NO_CACHE).
  * @key:	hash of @dir and @ranges.
  * @dir:	PVDMA_MAP_* direction the host pinned for.
+ * @sg:		made by map_sg: unmap_sg must give back the same @ranges.
  * @nr_pages:	host pages the translation pins.
- * @nr_ranges:	entries of @ranges; 0 if not kept.
+ * @nr_ranges:	entries of @ranges.
  * @nr_segs:	entries of @segs.
- * @segs:	the host segments, after @ranges.
- * @ranges:	the guest ranges, as sent to the host.
+ * @segs:	the host segments, after @ranges; %NULL if the translation is
+ *		never to be kept (no room was made for them).
+ * @ranges:	the guest ranges, as sent to the host; unmap matches them.
  */
 struct pvdma_map {
 	struct hlist_node node;
@@ -178,6 +194,7 @@ struct pvdma_map {
 	u64 epoch;
 	u32 key;
 	u32 dir;
+	bool sg;
 	u32 nr_pages;
 	u16 nr_ranges;
 	u16 nr_segs;
@@ -207,28 +224,45 @@ extern bool pvdma_cache_on;
 extern unsigned int pvdma_cache_entries;
 extern unsigned int pvdma_cache_pages;
 extern bool pvdma_force_bounce;
+extern bool pvdma_stopped;
 extern const struct dma_map_ops pvdma_dma_ops;
 extern struct mutex pvdma_mutex;
 
 struct pvdma_dev *pvdma_find(struct device *dev);
 int pvdma_dev_add(struct device *dev);
-int pvdma_dev_del(struct pvdma_dev *pd);
+void pvdma_dev_del(struct pvdma_dev *pd);
 const char *pvdma_strerror(long err);
 int pvdma_bufs_init(void);
 void pvdma_bufs_exit(void);
 void pvdma_hc_unmap(struct pvdma_dev *pd, u64 handle);
 void pvdma_release_cached(struct pvdma_dev *pd);
+s64 pvdma_release_live(struct pvdma_dev *pd);
+unsigned int pvdma_cache_flush_all(u64 *scratch);
+
+/* pvdma_main.c: start, attach and stop, for the KUnit suites too. */
+extern bool pvdma_ready;
+int pvdma_probe_limits(bool reset);
+void pvdma_try_attach(struct device *dev);
+void pvdma_dev_leave(struct pvdma_dev *pd);
+void pvdma_dev_removed(struct device *dev);
+void pvdma_reboot_release(bool reset);
+void pvdma_panic_clear(void);
+int pvdma_pm_notify(struct notifier_block *nb, unsigned long action,
+		    void *data);
 
 /* pvdma_cache.c: translations kept after unmap. */
 void pvdma_cache_init(struct pvdma_dev *pd);
+u32 pvdma_pages(const struct pvdma_range *ranges, u32 nr);
+u64 pvdma_cache_epoch(void);
 struct pvdma_map *pvdma_map_alloc(u32 nr_ranges, u32 max_segs, gfp_t gfp);
 void pvdma_cache_record(struct pvdma_map *map,
 			const struct pvdma_range *ranges, u32 nr, u32 dir,
-			const struct pvdma_map_result *res);
+			const struct pvdma_map_result *res, u64 epoch);
 struct pvdma_map *pvdma_cache_get(struct pvdma_dev *pd,
 				  const struct pvdma_range *ranges, u32 nr,
 				  u32 dir, u64 *scratch);
 void pvdma_cache_undo_get(struct pvdma_dev *pd, struct pvdma_map *map);
+bool pvdma_cache_keepable(const struct pvdma_map *map);
 bool pvdma_cache_put(struct pvdma_dev *pd, struct pvdma_map *map,
 		     u64 *scratch);
 unsigned int pvdma_cache_flush(struct pvdma_dev *pd, u64 *scratch);

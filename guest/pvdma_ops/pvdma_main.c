@@ -15,7 +15,9 @@
  *   enable	built in: off unless the kernel is booted with pvdma=on (or
  *		pvdma.enable=1).  As a module, loading it is the opt-in.
  *   devices	comma-separated PCI addresses of the directly assigned
- *		devices to attach to, e.g. 0000:00:04.0,0000:00:05.0.
+ *		devices to attach to, e.g. 0000:00:04.0,0000:00:05.0; "auto"
+ *		attaches to every device the host backs with device memory
+ *		(KVM_HC_PVDMA_QUERY on its BARs).
  *   ids	comma-separated vendor:device IDs to attach to, e.g.
  *		1af4:1110,8086:10d3.
  *   bounce_size bytes of the bounce pool, default 4 MiB; 0: no pool, a
@@ -37,25 +39,36 @@
  * for this VM (KVM_HC_PVDMA_PROBE).  Otherwise the module refuses to load;
  * built in, pvdma stays out of the way.  Either says why in one line.  The
  * module cannot be unloaded while a driver is bound to an attached device
- * or any mapping is live.  Counters are in /sys/kernel/debug/pvdma/.
+ * or any mapping is live; when it unloads, it keeps drivers off its devices
+ * (pvdma_dev_leave()).  At reboot, halt and kexec it hands every pin and
+ * the status page back to the host, at a panic the status page, and every
+ * kernel but a crash kernel starts from a clean slate; hibernation is
+ * refused (pvdma_reboot_release(), pvdma_pm_notify()).  Counters are in
+ * /sys/kernel/debug/pvdma/.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/cc_platform.h>
+#include <linux/crash_dump.h>
 #include <linux/ctype.h>
 #include <linux/debugfs.h>
 #include <linux/device.h>
 #include <linux/init.h>
 #include <linux/kvm_para.h>
 #include <linux/module.h>
+#include <linux/mmzone.h>
 #include <linux/moduleparam.h>
 #include <linux/mutex.h>
+#include <linux/panic_notifier.h>
 #include <linux/pci.h>
 #include <linux/rculist.h>
 #include <linux/sizes.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/suspend.h>
+#include <linux/syscore_ops.h>
 
 #include "pvdma_bounce.h"
 #include "pvdma_internal.h"
@@ -114,7 +127,13 @@ DEFINE_MUTEX(pvdma_mutex);
 static struct dentry *pvdma_debugfs;
 
 /* pvdma has started: a write to devices or ids attaches at once. */
-static bool pvdma_ready;
+bool pvdma_ready;
+
+/*
+ * The kernel is going down and the host has let go of everything (see
+ * pvdma_reboot_release()): nothing may be mapped any more.
+ */
+bool pvdma_stopped;
 
 /*
  * The host's limits from KVM_HC_PVDMA_PROBE, clamped to the ABI maxima;
@@ -126,9 +145,9 @@ struct pvdma_info pvdma_limits;
  * The real host: KVM hypercalls.  The indirection is the seam the KUnit
  * suites substitute a fake host at; next to a VM exit it costs nothing.
  */
-static long pvdma_kvm_probe(phys_addr_t info)
+static long pvdma_kvm_probe(phys_addr_t info, u32 flags)
 {
-	return kvm_hypercall2(KVM_HC_PVDMA_PROBE, info, 0);
+	return kvm_hypercall2(KVM_HC_PVDMA_PROBE, info, flags);
 }
 
 static long pvdma_kvm_map(phys_addr_t ranges, u32 nr, phys_addr_t result,
@@ -152,12 +171,18 @@ static long pvdma_kvm_set_shared(phys_addr_t page, u32 flags)
 	return kvm_hypercall2(KVM_HC_PVDMA_SET_SHARED, page, flags);
 }
 
+static long pvdma_kvm_query(phys_addr_t gpa, u64 len)
+{
+	return kvm_hypercall3(KVM_HC_PVDMA_QUERY, gpa, len, 0);
+}
+
 static const struct pvdma_host_ops pvdma_kvm_host = {
 	.probe		= pvdma_kvm_probe,
 	.map		= pvdma_kvm_map,
 	.unmap		= pvdma_kvm_unmap,
 	.unmap_batch	= pvdma_kvm_unmap_batch,
 	.set_shared	= pvdma_kvm_set_shared,
+	.query		= pvdma_kvm_query,
 };
 
 const struct pvdma_host_ops *pvdma_host = &pvdma_kvm_host;
@@ -174,6 +199,7 @@ const char *const pvdma_stat_names[PVDMA_NR_STATS] = {
 	[PVDMA_STAT_HOST_REFUSED]	= "fail_host_refused",
 	[PVDMA_STAT_NOT_CONTIGUOUS]	= "fail_not_contiguous",
 	[PVDMA_STAT_BEYOND_MASK]	= "fail_beyond_mask",
+	[PVDMA_STAT_MISALIGNED]		= "fail_misaligned",
 	[PVDMA_STAT_LONG_LIST]		= "fail_long_list",
 	[PVDMA_STAT_NO_BOUNCE_SPACE]	= "fail_no_bounce_space",
 	[PVDMA_STAT_HOST_ERROR]		= "fail_host_error",
@@ -182,6 +208,7 @@ const char *const pvdma_stat_names[PVDMA_NR_STATS] = {
 	[PVDMA_STAT_RESOURCE]		= "fail_resource",
 	[PVDMA_STAT_MAP_HYPERCALLS]	= "map_hypercalls",
 	[PVDMA_STAT_PINS]		= "pinned_pages",
+	[PVDMA_STAT_SEGS]		= "segments",
 	[PVDMA_STAT_CACHE_HITS]		= "cache_hits",
 	[PVDMA_STAT_CACHE_STALE]	= "cache_stale",
 	[PVDMA_STAT_CACHE_EVICTED]	= "cache_evicted",
@@ -283,6 +310,40 @@ static int pvdma_bounce_copied_get(void *data, u64 *val)
 DEFINE_DEBUGFS_ATTRIBUTE(pvdma_bounce_copied_fops, pvdma_bounce_copied_get,
 			 NULL, "%llu\n");
 
+/*
+ * debugfs <device>/mappings: the translated mappings live now, one line
+ * each, by guest-physical address (never the host's), and how many bounced
+ * ones there are besides: what a driver still holds when it should not.
+ */
+static int pvdma_mappings_show(struct seq_file *m, void *unused)
+{
+	static const char *const dirs[] = { "none", "to-device", "from-device",
+					    "bidirectional" };
+	struct pvdma_dev *pd = m->private;
+	struct pvdma_map *map;
+	unsigned long flags;
+	unsigned int bkt;
+	s64 translated = 0;
+
+	spin_lock_irqsave(&pd->lock, flags);
+	hash_for_each(pd->maps, bkt, map, node) {
+		seq_printf(m, "%s %zu bytes %s, %u pages in %u host segments",
+			   map->sg ? "sg" : "single", map->size,
+			   dirs[map->dir & PVDMA_MAP_BIDIRECTIONAL],
+			   map->nr_pages, map->nr_segs);
+		if (map->nr_ranges)
+			seq_printf(m, ", %u ranges from gpa %#llx",
+				   map->nr_ranges, map->ranges[0].gpa);
+		seq_putc(m, '\n');
+		translated++;
+	}
+	spin_unlock_irqrestore(&pd->lock, flags);
+	seq_printf(m, "%lld translated, %lld bounced\n", translated,
+		   pvdma_stat_read(pd, PVDMA_STAT_LIVE) - translated);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(pvdma_mappings);
+
 /**
  * pvdma_dev_add() - install pvdma's DMA ops on a device
  * @dev: device with no driver bound and no DMA ops
@@ -314,6 +375,8 @@ int pvdma_dev_add(struct device *dev)
 		debugfs_create_file_unsafe(pvdma_stat_names[i], 0400,
 					   pd->debugfs, &pd->stats[i],
 					   &pvdma_stat_fops);
+	debugfs_create_file("mappings", 0400, pd->debugfs, pd,
+			    &pvdma_mappings_fops);
 
 	list_add_rcu(&pd->node, &pvdma_devs);
 	set_dma_ops(dev, &pvdma_dma_ops);
@@ -322,38 +385,169 @@ int pvdma_dev_add(struct device *dev)
 	return 0;
 }
 
-/**
- * pvdma_dev_del() - remove pvdma's DMA ops from a device
- * @pd: attached device, with no driver bound
- *
- * The caller holds pvdma_mutex.  A device with live mappings stays
- * attached: dropping the ops would strand them, pinned, with no way to
- * unmap.
- *
- * Return: 0, or -EBUSY if mappings are live.
+/*
+ * Keep drivers off a device pvdma lets go of while it stays in the guest:
+ * with dma-direct ops, a driver would program guest-physical addresses into
+ * a bus master with no IOMMU behind it.  driver_override names a driver
+ * that does not exist ("pvdma"), so no driver matches, as vfio keeps
+ * drivers off the devices it owns.  pvdma lifts it when it attaches again;
+ * an administrator may lift it by hand (Documentation/pvdma/admin-guide).
  */
-int pvdma_dev_del(struct pvdma_dev *pd)
+#define PVDMA_FENCE	KBUILD_MODNAME
+
+static void pvdma_fence(struct device *dev)
+{
+	int ret = device_set_driver_override(dev, PVDMA_FENCE);
+
+	if (ret)
+		dev_crit(dev, "pvdma: cannot keep drivers off the device (%d); do not bind a driver to it without pvdma: it would DMA to guest-physical addresses\n",
+			 ret);
+}
+
+/*
+ * Lift the fence pvdma_fence() put up, and no override anyone else set.
+ * The test is device_match_driver_override()'s, under the same lock,
+ * written out because sparse cannot follow the scoped guard it uses.
+ */
+static void pvdma_unfence(struct device *dev)
+{
+	bool fenced;
+
+	spin_lock(&dev->driver_override.lock);
+	fenced = dev->driver_override.name &&
+		 !strcmp(dev->driver_override.name, PVDMA_FENCE);
+	spin_unlock(&dev->driver_override.lock);
+	if (fenced)
+		device_set_driver_override(dev, "");
+}
+
+/*
+ * Stop the device's DMA, so that what it was given may be released: clear
+ * bus mastering, as the kernel does for every PCI device before kexec
+ * (pci_device_shutdown()).  The config write is non-posted, and PCIe
+ * orders its completion behind the writes the device posted before.  A
+ * device in D3cold, or gone, does no DMA anyway.
+ */
+static void pvdma_quiesce(struct device *dev)
+{
+	struct pci_dev *pdev;
+
+	if (!dev_is_pci(dev))
+		return;
+	pdev = to_pci_dev(dev);
+	/* D0..D3hot, as pci_device_shutdown() tests; not unknown states. */
+	if ((__force int)pdev->current_state <= (__force int)PCI_D3hot &&
+	    !pci_dev_is_disconnected(pdev))
+		pci_clear_master(pdev);
+}
+
+/**
+ * pvdma_dev_del() - forget a device that can no longer DMA
+ * @pd: attached device: no driver bound, and its bus mastering off (see
+ *	pvdma_quiesce()), or gone
+ *
+ * The caller holds pvdma_mutex.  What is still mapped was left by a driver
+ * that let go of the device without unmapping; nothing can reach it any
+ * more.  Translated mappings are released on the host; bounced ones cannot
+ * be told apart in the pool, whose pages they keep (and with them the
+ * module).  Then the ops go and the device with them.
+ */
+void pvdma_dev_del(struct pvdma_dev *pd)
 {
 	struct device *dev = pd->dev;
-	s64 live = pvdma_stat_read(pd, PVDMA_STAT_LIVE);
+	s64 left;
 
 	lockdep_assert_held(&pvdma_mutex);
 
-	if (live) {
-		dev_err(dev, "pvdma: not detached: %lld mappings still live; they stay pinned\n",
-			live);
-		return -EBUSY;
-	}
 	/* Attach only accepts devices without ops, so the old ops are NULL. */
 	set_dma_ops(dev, NULL);
 	list_del_rcu(&pd->node);
 	synchronize_rcu();
+	left = pvdma_release_live(pd);
+	if (left)
+		dev_err(dev, "pvdma: %lld bounced mappings were never unmapped; their bounce pool pages stay in use\n",
+			left);
 	pvdma_release_cached(pd);
 	debugfs_remove_recursive(pd->debugfs);
 	dev_info(dev, "pvdma: detached\n");
 	put_device(dev);
 	kfree(pd);
-	return 0;
+}
+
+/**
+ * pvdma_dev_leave() - let go of a device for good, safely: pvdma unloads
+ * @pd: attached device
+ *
+ * The device stays in the guest, but pvdma's ops cannot stay behind a
+ * module that unloads, and dma-direct must never serve a driver of it
+ * (see PVDMA_FENCE).  So: drivers are kept off first; a driver that bound
+ * all the same (while the unload began, after the module refcount was
+ * checked) is unbound, its remove() still running on pvdma's ops; the
+ * device's DMA is stopped; then what is left is released and the ops
+ * removed.  Takes device_lock and pvdma_mutex; must be called with
+ * neither held.
+ */
+void pvdma_dev_leave(struct pvdma_dev *pd)
+{
+	struct device *dev = pd->dev;
+
+	pvdma_fence(dev);
+	for (;;) {
+		device_lock(dev);
+		if (!dev->driver)
+			break;
+		dev_warn(dev, "pvdma: unbinding %s: pvdma is being unloaded\n",
+			 dev->driver->name);
+		device_unlock(dev);
+		device_release_driver(dev);
+	}
+	mutex_lock(&pvdma_mutex);
+	pvdma_quiesce(dev);
+	pvdma_dev_del(pd);
+	mutex_unlock(&pvdma_mutex);
+	device_unlock(dev);
+}
+
+/**
+ * pvdma_dev_removed() - a device leaves the guest (BUS_NOTIFY_REMOVED_DEVICE)
+ * @dev: the device; its driver is unbound already
+ *
+ * What its driver never unmapped is released, once its DMA is stopped,
+ * and pvdma's state of it freed.
+ */
+void pvdma_dev_removed(struct device *dev)
+{
+	struct pvdma_dev *pd;
+
+	mutex_lock(&pvdma_mutex);
+	pd = pvdma_find(dev);
+	if (pd) {
+		if (pvdma_stat_read(pd, PVDMA_STAT_LIVE))
+			pvdma_quiesce(dev);
+		pvdma_dev_del(pd);
+	}
+	mutex_unlock(&pvdma_mutex);
+}
+
+/**
+ * pvdma_cache_flush_all() - release what every device keeps idle
+ * @scratch: a page for the handle array, owned with interrupts disabled
+ *
+ * For a host at its pin limit: kept pins of every device count against
+ * the VM's limits.  Any context.
+ *
+ * Return: how many translations were released.
+ */
+unsigned int pvdma_cache_flush_all(u64 *scratch)
+{
+	struct pvdma_dev *pd;
+	unsigned int n = 0;
+
+	rcu_read_lock();
+	list_for_each_entry_rcu(pd, &pvdma_devs, node)
+		n += pvdma_cache_flush(pd, scratch);
+	rcu_read_unlock();
+	return n;
 }
 
 /*
@@ -398,6 +592,39 @@ static bool pvdma_ids_valid(const char *list)
 }
 
 /* Is the PCI device @dev listed by address or by ID? */
+/*
+ * Is @pdev directly assigned to this guest?  The VMM maps an assigned
+ * device's BARs from the device's own memory, which the host reports as
+ * PVDMA_QUERY_DEVICE; an emulated or virtio device's BARs trap (nothing
+ * backs them) or are plain RAM.  A BAR is mapped only while memory decoding
+ * is on, so it is turned on for the question if the device has it off.  A
+ * device none of whose BARs the VMM maps (QEMU's x-no-mmap, or one with no
+ * memory BAR) cannot be recognised: name it in devices= instead.
+ */
+static bool pvdma_assigned(struct pci_dev *pdev)
+{
+	bool assigned = false;
+	u16 cmd;
+	int i;
+
+	pci_read_config_word(pdev, PCI_COMMAND, &cmd);
+	if (!(cmd & PCI_COMMAND_MEMORY))
+		pci_write_config_word(pdev, PCI_COMMAND,
+				      cmd | PCI_COMMAND_MEMORY);
+	for (i = 0; i < PCI_STD_NUM_BARS && !assigned; i++) {
+		struct resource *res = &pdev->resource[i];
+		long ret;
+
+		if (!(res->flags & IORESOURCE_MEM) || !resource_size(res))
+			continue;
+		ret = pvdma_host->query(res->start, resource_size(res));
+		assigned = ret > 0 && (ret & PVDMA_QUERY_DEVICE);
+	}
+	if (!(cmd & PCI_COMMAND_MEMORY))
+		pci_write_config_word(pdev, PCI_COMMAND, cmd);
+	return assigned;
+}
+
 static bool pvdma_selected(struct device *dev)
 {
 	struct pci_dev *pdev = to_pci_dev(dev);
@@ -405,18 +632,31 @@ static bool pvdma_selected(struct device *dev)
 
 	if (pvdma_in_list(devices, dev_name(dev)))
 		return true;
+	if (pvdma_in_list(devices, "auto") && pvdma_assigned(pdev)) {
+		dev_info(dev, "pvdma: directly assigned (its BARs are device memory on the host)\n");
+		return true;
+	}
 	snprintf(id, sizeof(id), "%04x:%04x", pdev->vendor, pdev->device);
 	return pvdma_in_list(ids, id);
 }
 
-/* Attach @dev if it is listed and usable.  Called under pvdma_mutex. */
-static void pvdma_attach(struct device *dev)
+/**
+ * pvdma_try_attach() - attach a device if pvdma runs and the device may
+ * @dev: a device pvdma was asked to attach to
+ *
+ * The caller holds device_lock(@dev), so that no driver binds between the
+ * check and set_dma_ops(), then pvdma_mutex, so that pvdma neither starts
+ * nor stops meanwhile: ops installed before pvdma runs or while it unloads
+ * would outlive it.
+ */
+void pvdma_try_attach(struct device *dev)
 {
 	const struct dma_map_ops *ops = get_dma_ops(dev);
 
+	device_lock_assert(dev);
 	lockdep_assert_held(&pvdma_mutex);
 
-	if (!pvdma_selected(dev) || pvdma_find(dev))
+	if (!pvdma_ready || pvdma_find(dev))
 		return;
 
 	/* Its driver may already hold guest-physical mappings. */
@@ -434,58 +674,67 @@ static void pvdma_attach(struct device *dev)
 			ops);
 		return;
 	}
-	if (pvdma_dev_add(dev))
+	if (pvdma_dev_add(dev)) {
 		dev_err(dev, "pvdma: not attached: out of memory\n");
+		return;
+	}
+	/* Fenced when pvdma last let go of it: drivers may bind again. */
+	pvdma_unfence(dev);
+}
+
+/* Attach @dev if it is listed and usable. */
+static int pvdma_attach(struct device *dev, void *data)
+{
+	device_lock(dev);
+	mutex_lock(&pvdma_mutex);
+	if (pvdma_selected(dev))
+		pvdma_try_attach(dev);
+	mutex_unlock(&pvdma_mutex);
+	device_unlock(dev);
+	return 0;
 }
 
 static int pvdma_bus_notify(struct notifier_block *nb, unsigned long action,
 			    void *data)
 {
 	struct device *dev = data;
-	struct pvdma_dev *pd;
 
-	mutex_lock(&pvdma_mutex);
 	switch (action) {
 	case BUS_NOTIFY_ADD_DEVICE:
-		pvdma_attach(dev);
+		/*
+		 * The device is on the bus already: a driver registering now
+		 * may be probing it.  pvdma_attach() waits for that under
+		 * device_lock, and then refuses a bound device.
+		 */
+		pvdma_attach(dev, NULL);
 		break;
 	case BUS_NOTIFY_BIND_DRIVER:
 		/*
 		 * A bound driver may map at any time; dropping the ops under
 		 * it would send guest-physical addresses to the device.
 		 */
+		mutex_lock(&pvdma_mutex);
 		if (pvdma_find(dev))
 			__module_get(THIS_MODULE);
+		mutex_unlock(&pvdma_mutex);
 		break;
 	case BUS_NOTIFY_DRIVER_NOT_BOUND:
 	case BUS_NOTIFY_UNBOUND_DRIVER:
+		mutex_lock(&pvdma_mutex);
 		if (pvdma_find(dev))
 			module_put(THIS_MODULE);
+		mutex_unlock(&pvdma_mutex);
 		break;
 	case BUS_NOTIFY_REMOVED_DEVICE:
-		pd = pvdma_find(dev);
-		if (pd)
-			pvdma_dev_del(pd);
+		pvdma_dev_removed(dev);
 		break;
 	}
-	mutex_unlock(&pvdma_mutex);
 	return NOTIFY_DONE;
 }
 
 static struct notifier_block pvdma_nb = {
 	.notifier_call = pvdma_bus_notify,
 };
-
-static int pvdma_attach_existing(struct device *dev, void *data)
-{
-	/* Keep a driver from binding between the check and set_dma_ops(). */
-	device_lock(dev);
-	mutex_lock(&pvdma_mutex);
-	pvdma_attach(dev);
-	mutex_unlock(&pvdma_mutex);
-	device_unlock(dev);
-	return 0;
-}
 
 /*
  * Set devices or ids.  Once pvdma runs, newly listed devices without a
@@ -509,8 +758,7 @@ static int pvdma_list_set(const char *val, const struct kernel_param *kp)
 	mutex_unlock(&pvdma_mutex);
 
 	if (rescan)
-		bus_for_each_dev(&pci_bus_type, NULL, NULL,
-				 pvdma_attach_existing);
+		bus_for_each_dev(&pci_bus_type, NULL, NULL, pvdma_attach);
 	return ret;
 }
 
@@ -522,7 +770,7 @@ static const struct kernel_param_ops pvdma_list_ops = {
 
 module_param_cb(devices, &pvdma_list_ops, &devices, 0644);
 MODULE_PARM_DESC(devices,
-		 "Comma-separated PCI addresses of the directly assigned devices to attach to, e.g. 0000:00:04.0,0000:00:05.0");
+		 "Comma-separated PCI addresses of the directly assigned devices to attach to, e.g. 0000:00:04.0,0000:00:05.0; \"auto\" finds them from how the host backs their BARs");
 module_param_cb(ids, &pvdma_list_ops, &ids, 0644);
 MODULE_PARM_DESC(ids,
 		 "Comma-separated vendor:device IDs of the directly assigned devices to attach to, e.g. 1af4:1110");
@@ -593,29 +841,54 @@ static void pvdma_status_exit(void)
 	pvdma_status = NULL;
 }
 
-/* Ask the host whether it serves PVDMA to this VM, and its limits. */
-static int pvdma_probe_host(void)
+/*
+ * Most pages one MAP may pin: the host may allow more (8192 by default),
+ * but the vCPU is inside the host for the whole call, whatever its
+ * interrupt flag says, and other vCPUs wait on it for IPIs.  The largest
+ * buffer the page allocator hands out is the bound: no single buffer loses
+ * its translation to it.
+ */
+#define PVDMA_MAP_PAGES_MAX	MAX_ORDER_NR_PAGES
+
+/* KVM_HC_PVDMA_PROBE into @info, with PVDMA_PROBE_RESET if @reset. */
+static long pvdma_probe_call(struct pvdma_info *info, bool reset)
+{
+	long ret;
+
+	if (!reset)
+		return pvdma_host->probe(virt_to_phys(info), 0);
+	ret = pvdma_host->probe(virt_to_phys(info), PVDMA_PROBE_RESET);
+	if (ret != -KVM_EINVAL)
+		return ret;
+	/* A host from before PVDMA_PROBE_RESET rejects the flag. */
+	ret = pvdma_host->probe(virt_to_phys(info), 0);
+	if (!ret)
+		pr_warn("the host does not know PVDMA_PROBE_RESET: what an earlier kernel of this VM left pinned stays pinned until the VM stops; update the host's kvm modules\n");
+	return ret;
+}
+
+/**
+ * pvdma_probe_limits() - ask the host whether it serves PVDMA, and its limits
+ * @reset: start from a clean slate (%PVDMA_PROBE_RESET): the host releases
+ *	   every mapping and the status page an earlier kernel of this VM
+ *	   (before a reboot or kexec) left.  Never in a crash kernel, whose
+ *	   predecessor's devices may still DMA into what that releases.
+ *
+ * Sets pvdma_limits, clamped to the ABI maxima and to PVDMA_MAP_PAGES_MAX.
+ *
+ * Return: 0, -ENOMEM, or -ENODEV (logged) if the host cannot serve.
+ */
+int pvdma_probe_limits(bool reset)
 {
 	struct pvdma_info *info;
 	long ret;
 
-	/* Any other hypervisor may treat the hypercall as an invalid op. */
-	if (!kvm_para_available()) {
-		pr_err("not running on KVM; pvdma works only in KVM guests\n");
-		return -ENODEV;
-	}
-	/* The host cannot pin or translate encrypted guest memory. */
-	if (cc_platform_has(CC_ATTR_GUEST_MEM_ENCRYPT)) {
-		pr_err("guest memory is encrypted (SEV/TDX); PVDMA cannot serve confidential guests\n");
-		return -ENODEV;
-	}
-
-	/* kmalloc aligns power-of-two sizes naturally: within one page. */
-	info = kzalloc(sizeof(*info), GFP_KERNEL);
+	/* A page of its own: the ABI wants it within one page, whatever slab does. */
+	info = (struct pvdma_info *)get_zeroed_page(GFP_KERNEL);
 	if (!info)
 		return -ENOMEM;
 
-	ret = pvdma_host->probe(virt_to_phys(info));
+	ret = pvdma_probe_call(info, reset);
 	switch (ret) {
 	case 0:
 		break;
@@ -648,14 +921,209 @@ static int pvdma_probe_host(void)
 	pvdma_limits = *info;
 	pvdma_limits.max_ranges = min(info->max_ranges, PVDMA_MAX_RANGES);
 	pvdma_limits.max_segs = min(info->max_segs, PVDMA_MAX_SEGS);
+	pvdma_limits.max_map_pages = min_t(u32, info->max_map_pages,
+					   PVDMA_MAP_PAGES_MAX);
 	pvdma_limits.max_batch = min(info->max_batch, PVDMA_MAX_BATCH);
-	kfree(info);
+	free_page((unsigned long)info);
 	return 0;
 
 err_nodev:
-	kfree(info);
+	free_page((unsigned long)info);
 	return -ENODEV;
 }
+
+static int pvdma_probe_host(void)
+{
+	/* Any other hypervisor may treat the hypercall as an invalid op. */
+	if (!kvm_para_available()) {
+		pr_err("not running on KVM; pvdma works only in KVM guests\n");
+		return -ENODEV;
+	}
+	/* The host cannot pin or translate encrypted guest memory. */
+	if (cc_platform_has(CC_ATTR_GUEST_MEM_ENCRYPT)) {
+		pr_err("guest memory is encrypted (SEV/TDX); PVDMA cannot serve confidential guests\n");
+		return -ENODEV;
+	}
+	if (is_kdump_kernel())
+		pr_info("crash kernel: keeping what the crashed kernel left pinned, its devices may still DMA\n");
+	return pvdma_probe_limits(!is_kdump_kernel());
+}
+
+/*
+ * What the host is after PVDMA_PROBE_RESET: it released every handle, so
+ * releasing one is done already, and it serves nothing new.
+ */
+static long pvdma_gone_refuse(phys_addr_t info, u32 flags)
+{
+	return -KVM_EPERM;
+}
+
+static long pvdma_gone_map(phys_addr_t ranges, u32 nr, phys_addr_t result,
+			   u32 dir)
+{
+	return -KVM_EPERM;
+}
+
+static long pvdma_gone_unmap(u64 handle)
+{
+	return 0;
+}
+
+static long pvdma_gone_unmap_batch(phys_addr_t handles, u32 nr)
+{
+	return 0;
+}
+
+static long pvdma_gone_set_shared(phys_addr_t page, u32 flags)
+{
+	return -KVM_EPERM;
+}
+
+static const struct pvdma_host_ops pvdma_gone_host = {
+	.probe		= pvdma_gone_refuse,
+	.map		= pvdma_gone_map,
+	.unmap		= pvdma_gone_unmap,
+	.unmap_batch	= pvdma_gone_unmap_batch,
+	.set_shared	= pvdma_gone_set_shared,
+};
+
+/* Stop the host writing to the status page, which stays allocated. */
+static void pvdma_status_forget(void)
+{
+	long ret;
+
+	if (!pvdma_status)
+		return;
+	ret = pvdma_host->set_shared(0, PVDMA_SHARED_CLEAR);
+	if (ret)
+		pr_emerg("cannot unregister the status page: %s (%ld); the host may write to it after this kernel\n",
+			 pvdma_strerror(ret), ret);
+}
+
+/**
+ * pvdma_reboot_release() - hand everything back before the kernel goes
+ * @reset: release every pin too (%PVDMA_PROBE_RESET); false in a crash
+ *	   kernel, whose predecessor's devices may still DMA
+ *
+ * For reboot, halt, power-off and kexec: runs from syscore shutdown, after
+ * device_shutdown() (reboot notifiers run before it, while drivers still
+ * DMA) and before the machine restarts or the next kernel starts.  After
+ * a warm reboot or kexec the VM goes on, and with it the host's state:
+ * the status page is memory of the next kernel, the pins are memory nobody
+ * needs.  The devices' DMA is stopped first (a driver's shutdown() may not
+ * have, and only kexec clears bus mastering of every device), then the host
+ * forgets this kernel.  From then on nothing may be mapped: the bounce pool
+ * is released too.
+ */
+void pvdma_reboot_release(bool reset)
+{
+	struct pvdma_info *info;
+	struct pvdma_dev *pd;
+	long ret = -ENOMEM;
+
+	WRITE_ONCE(pvdma_stopped, true);
+	rcu_read_lock();
+	list_for_each_entry_rcu(pd, &pvdma_devs, node)
+		pvdma_quiesce(pd->dev);
+	rcu_read_unlock();
+
+	if (!reset) {
+		pvdma_status_forget();
+		return;
+	}
+	/* A page of its own, as pvdma_probe_limits() has; syscore may sleep. */
+	info = (struct pvdma_info *)get_zeroed_page(GFP_KERNEL);
+	if (info) {
+		ret = pvdma_host->probe(virt_to_phys(info), PVDMA_PROBE_RESET);
+		free_page((unsigned long)info);
+	}
+	if (ret) {
+		pr_warn("cannot release every pin before the kernel goes: %s (%ld); the next kernel or the end of the VM releases them\n",
+			ret == -ENOMEM ? "no memory" : pvdma_strerror(ret),
+			ret);
+		pvdma_status_forget();
+		return;
+	}
+	/* Whatever still unmaps names handles the host released already. */
+	WRITE_ONCE(pvdma_host, &pvdma_gone_host);
+}
+
+/**
+ * pvdma_panic_clear() - the kernel panicked: stop the host writing to it
+ *
+ * The devices keep running until the machine is reset, so every pin stays
+ * (the next kernel releases them at start, after the reset stopped the
+ * devices; a crash kernel leaves them).  But the status page will be the
+ * next kernel's memory: the host must stop writing to it now.  Mappings
+ * keep working, for a console on an attached device.
+ */
+void pvdma_panic_clear(void)
+{
+	pvdma_status_forget();
+}
+
+#ifdef MODULE
+#define PVDMA_HIBERNATE_HOW "unbind the drivers of pvdma's devices and unload pvdma to hibernate"
+#else
+#define PVDMA_HIBERNATE_HOW "boot without pvdma=on to hibernate"
+#endif
+
+/**
+ * pvdma_pm_notify() - refuse hibernation
+ * @nb: the notifier
+ * @action: the PM event
+ * @data: unused
+ *
+ * A hibernation image holds host addresses: of the bounce pool, of kept
+ * translations, of drivers' coherent rings.  Restored, in this VM after a
+ * reboot or in another, they name memory that is no longer pinned.  So
+ * the image is not made, nor one restored over a kernel that holds pins.
+ * Suspend to RAM keeps the VM and every pin as they are.
+ *
+ * Return: %NOTIFY_DONE, or notifier_from_errno(-EBUSY) to refuse.
+ */
+int pvdma_pm_notify(struct notifier_block *nb, unsigned long action,
+		    void *data)
+{
+	switch (action) {
+	case PM_HIBERNATION_PREPARE:
+		pr_err("hibernation refused: the host addresses pvdma and drivers hold would be dead in the restored image; %s\n",
+		       PVDMA_HIBERNATE_HOW);
+		return notifier_from_errno(-EBUSY);
+	case PM_RESTORE_PREPARE:
+		pr_err("restoring a hibernation image refused: pvdma holds host pins the image knows nothing of; boot without pvdma to restore it\n");
+		return notifier_from_errno(-EBUSY);
+	}
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block pvdma_pm_nb = {
+	.notifier_call = pvdma_pm_notify,
+};
+
+static int pvdma_panic_notify(struct notifier_block *nb, unsigned long action,
+			      void *data)
+{
+	pvdma_panic_clear();
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block pvdma_panic_nb = {
+	.notifier_call = pvdma_panic_notify,
+};
+
+static void pvdma_syscore_shutdown(void *data)
+{
+	pvdma_reboot_release(!is_kdump_kernel());
+}
+
+static const struct syscore_ops pvdma_syscore_ops = {
+	.shutdown	= pvdma_syscore_shutdown,
+};
+
+static struct syscore pvdma_syscore = {
+	.ops		= &pvdma_syscore_ops,
+};
 
 /*
  * Pin the bounce pool.  Built in, that is the kernel's swiotlb pool; if
@@ -717,10 +1185,15 @@ static int __init pvdma_init(void)
 	ret = bus_register_notifier(&pci_bus_type, &pvdma_nb);
 	if (ret)
 		goto err_debugfs;
+	ret = register_pm_notifier(&pvdma_pm_nb);
+	if (ret)
+		goto err_bus;
+	atomic_notifier_chain_register(&panic_notifier_list, &pvdma_panic_nb);
+	register_syscore(&pvdma_syscore);
 	mutex_lock(&pvdma_mutex);
 	pvdma_ready = true;
 	mutex_unlock(&pvdma_mutex);
-	bus_for_each_dev(&pci_bus_type, NULL, NULL, pvdma_attach_existing);
+	bus_for_each_dev(&pci_bus_type, NULL, NULL, pvdma_attach);
 
 	pr_info("host ABI %u: up to %u ranges, %u segments, %u pages per map; bounce pool %u KiB (%s); pin cache %s\n",
 		pvdma_limits.abi_version, pvdma_limits.max_ranges,
@@ -731,6 +1204,8 @@ static int __init pvdma_init(void)
 		pr_warn("no devices listed; set devices=<PCI address>[,...] or ids=<vendor>:<device>[,...] to attach any\n");
 	return 0;
 
+err_bus:
+	bus_unregister_notifier(&pci_bus_type, &pvdma_nb);
 err_debugfs:
 	debugfs_remove_recursive(pvdma_debugfs);
 	pvdma_bounce_exit();
@@ -748,20 +1223,28 @@ out:
 arch_initcall(pvdma_init);
 
 /*
- * Exit runs only when no driver is bound to an attached device and no
- * mapping is live (both hold module references), so every device detaches.
+ * Bound drivers and live mappings hold module references, so exit does not
+ * run while they last.  But a driver may bind once the unload has begun
+ * (the references were counted already), and the ops cannot stay behind
+ * the module: every device is let go of for good, safely, whatever it
+ * still has (pvdma_dev_leave()).
  */
 static void __exit pvdma_exit(void)
 {
 	struct pvdma_dev *pd, *tmp;
 
-	bus_unregister_notifier(&pci_bus_type, &pvdma_nb);
+	unregister_syscore(&pvdma_syscore);
+	atomic_notifier_chain_unregister(&panic_notifier_list,
+					 &pvdma_panic_nb);
+	unregister_pm_notifier(&pvdma_pm_nb);
 
+	/* Nothing attaches from here on, nor detaches but here. */
 	mutex_lock(&pvdma_mutex);
 	pvdma_ready = false;
-	list_for_each_entry_safe(pd, tmp, &pvdma_devs, node)
-		pvdma_dev_del(pd);
 	mutex_unlock(&pvdma_mutex);
+	bus_unregister_notifier(&pci_bus_type, &pvdma_nb);
+	list_for_each_entry_safe(pd, tmp, &pvdma_devs, node)
+		pvdma_dev_leave(pd);
 
 	debugfs_remove_recursive(pvdma_debugfs);
 	pvdma_bounce_exit();

@@ -129,13 +129,24 @@ static u32 pvdma_dir(enum dma_data_direction dir)
 	}
 }
 
-/* Can the device reach [addr, addr + len) with @mask? */
-static bool pvdma_capable(struct device *dev, u64 addr, u64 len, u64 mask)
+/*
+ * Can the device reach [addr, addr + len) with @mask, at an address
+ * aligned to @align (a power of two)?
+ */
+static bool pvdma_capable(struct device *dev, u64 addr, u64 len, u64 mask,
+			  u64 align)
 {
 	u64 end = addr + len - 1;
 
-	return len && end >= addr &&
+	return len && end >= addr && IS_ALIGNED(addr, align) &&
 	       end <= min_not_zero(mask, dev->bus_dma_limit);
+}
+
+/* Why a host segment cannot serve a mapping, given pvdma_capable() failed. */
+static enum pvdma_stat pvdma_incapable(u64 addr, u64 align)
+{
+	return IS_ALIGNED(addr, align) ? PVDMA_STAT_BEYOND_MASK :
+					 PVDMA_STAT_MISALIGNED;
 }
 
 /* What a failed KVM_HC_PVDMA_MAP means for the mapping. */
@@ -158,21 +169,47 @@ static bool pvdma_may_bounce(enum pvdma_stat cause)
 	return cause == PVDMA_STAT_HOST_REFUSED ||
 	       cause == PVDMA_STAT_NOT_CONTIGUOUS ||
 	       cause == PVDMA_STAT_BEYOND_MASK ||
+	       cause == PVDMA_STAT_MISALIGNED ||
 	       cause == PVDMA_STAT_LONG_LIST;
 }
 
 /*
  * Count and trace why a mapping was not translated.  Only host errors are
- * logged: the other causes are served by the pool, or logged by it.
+ * logged: the other causes are served by the pool, or logged by it.  A
+ * caller that passed DMA_ATTR_NO_WARN handles the failure itself, so it is
+ * counted and traced but not logged.
  */
 static void pvdma_fail(struct pvdma_dev *pd, enum pvdma_stat cause,
-		       phys_addr_t phys, size_t size, long err)
+		       phys_addr_t phys, size_t size, long err,
+		       unsigned long attrs)
 {
 	pvdma_stat_inc(pd, cause);
 	trace_pvdma_guest_fail(pd->dev, phys, size, pvdma_stat_names[cause], err);
-	if (cause == PVDMA_STAT_HOST_ERROR)
+	if (cause == PVDMA_STAT_HOST_ERROR && !(attrs & DMA_ATTR_NO_WARN))
 		dev_err_ratelimited(pd->dev, "pvdma: KVM_HC_PVDMA_MAP of %zu bytes failed: %s (%ld)\n",
 				    size, pvdma_strerror(err), err);
+}
+
+/* The attrs of an allocation: __GFP_NOWARN asks for silence as NO_WARN does. */
+static unsigned long pvdma_gfp_attrs(gfp_t gfp, unsigned long attrs)
+{
+	return gfp & __GFP_NOWARN ? attrs | DMA_ATTR_NO_WARN : attrs;
+}
+
+/*
+ * After pvdma_reboot_release() the host has let go of every pin, the bounce
+ * pool's included: nothing may be mapped any more, translated or bounced.
+ */
+static bool pvdma_refuse_stopped(struct pvdma_dev *pd, size_t size,
+				 unsigned long attrs)
+{
+	if (likely(!READ_ONCE(pvdma_stopped)))
+		return false;
+	pvdma_stat_inc(pd, PVDMA_STAT_FAILURES);
+	if (!(attrs & DMA_ATTR_NO_WARN))
+		dev_err_ratelimited(pd->dev, "pvdma: mapping of %zu bytes refused: the system is going down and the host has released every pin\n",
+				    size);
+	return true;
 }
 
 /**
@@ -205,12 +242,20 @@ void pvdma_hc_unmap(struct pvdma_dev *pd, u64 handle)
 	}
 }
 
+/*
+ * One KVM_HC_PVDMA_MAP.  *@epoch is read before it: if the host bumps the
+ * epoch while it translates, the translation is tagged with the older one
+ * and is never kept, where a read after the call would tag a stale
+ * translation as current, to be handed out again and again.
+ */
 static long pvdma_hc_map_once(struct pvdma_dev *pd, struct pvdma_buf *buf,
-			      unsigned int nr, u32 max_segs, u32 dir)
+			      unsigned int nr, u32 max_segs, u32 dir,
+			      u64 *epoch)
 {
 	buf->result->max_segs = max_segs;
 	pvdma_stat_inc(pd, PVDMA_STAT_HYPERCALLS);
 	pvdma_stat_inc(pd, PVDMA_STAT_MAP_HYPERCALLS);
+	*epoch = pvdma_cache_epoch();
 	return pvdma_host->map(virt_to_phys(buf->ranges), nr,
 			       virt_to_phys(buf->result), dir);
 }
@@ -218,29 +263,32 @@ static long pvdma_hc_map_once(struct pvdma_dev *pd, struct pvdma_buf *buf,
 /*
  * Map the @nr ranges already written to @buf, accepting at most @max_segs
  * segments: the host then refuses (-KVM_E2BIG) rather than pin something
- * the caller cannot use.  If the host is at its pin limit while this device
- * keeps idle translations, those are released and the map tried once more:
- * the cache must never cost a mapping.  On success, @map records the
- * translation.  Called with interrupts disabled (see pvdma_bufs).
+ * the caller cannot use.  If the host is at its pin limit while devices
+ * keep idle translations, those of every device are released (they all
+ * count against the VM's limits) and the map tried once more: the cache
+ * must never cost a mapping.  On success, @map records the translation.
+ * Called with interrupts disabled (see pvdma_bufs).
  */
 static long pvdma_hc_map(struct pvdma_dev *pd, struct pvdma_buf *buf,
 			 unsigned int nr, u32 max_segs, u32 dir,
 			 struct pvdma_map *map)
 {
 	struct pvdma_map_result *res = buf->result;
+	u64 epoch;
 	long ret;
 
-	ret = pvdma_hc_map_once(pd, buf, nr, max_segs, dir);
+	ret = pvdma_hc_map_once(pd, buf, nr, max_segs, dir, &epoch);
 	/* The result block doubles as the handle array of the flush. */
-	if (ret == -PVDMA_ENOSPC && pvdma_cache_flush(pd, (u64 *)res))
-		ret = pvdma_hc_map_once(pd, buf, nr, max_segs, dir);
+	if (ret == -PVDMA_ENOSPC && pvdma_cache_flush_all((u64 *)res))
+		ret = pvdma_hc_map_once(pd, buf, nr, max_segs, dir, &epoch);
 	if (!ret && WARN_ON_ONCE(!res->nr_segs || res->nr_segs > max_segs)) {
 		pvdma_hc_unmap(pd, res->handle);
 		ret = -EPROTO;
 	}
 	if (!ret) {
-		pvdma_cache_record(map, buf->ranges, nr, dir, res);
+		pvdma_cache_record(map, buf->ranges, nr, dir, res, epoch);
 		pvdma_stat_add(pd, PVDMA_STAT_PINS, map->nr_pages);
+		pvdma_stat_add(pd, PVDMA_STAT_SEGS, res->nr_segs);
 	}
 	return ret;
 }
@@ -279,49 +327,95 @@ static void pvdma_untrack(struct pvdma_dev *pd, size_t size,
 	module_put(THIS_MODULE);
 }
 
-/*
- * Release the translated mapping the device knows as @addr/@size, or keep
- * it idle in the cache if @keep allows.  The same buffer may be mapped
- * twice (same address and size); each mapping has its own host handle, so
- * releasing either one is correct.
- */
-static bool pvdma_unmap(struct pvdma_dev *pd, dma_addr_t addr, size_t size,
-			enum dma_data_direction dir, bool keep)
+/* Did map_sg make @map of exactly these @nents entries? */
+static bool pvdma_same_list(const struct pvdma_map *map,
+			    struct scatterlist *sgl, int nents)
 {
-	struct pvdma_map *map, *found = NULL;
+	struct scatterlist *sg;
+	int i;
+
+	if (!map->sg || map->nr_ranges != nents)
+		return false;
+	for_each_sg(sgl, sg, nents, i)
+		if (map->ranges[i].gpa != sg_phys(sg) ||
+		    map->ranges[i].len != sg->length)
+			return false;
+	return true;
+}
+
+/*
+ * Take the live translated mapping the caller gives back out of the table,
+ * or return %NULL if there is none.  The DMA address and size alone do not
+ * name it:
+ *  - a single mapping (@sgl %NULL) is one host segment [@addr, @addr +
+ *    @size); another single mapping of that segment in the same direction
+ *    pins the same host frames, so either may be released.  But a list
+ *    with the same first address and length may pin other pages, and one
+ *    in the other direction is logged dirty at unmap, or not;
+ *  - a list must be the same guest ranges in the same direction.
+ * A driver that unmaps with another direction than it mapped (a bug, which
+ * DMA-API debugging reports too) still gets its mapping released if it is
+ * the only one that fits: leaking it would be worse.
+ */
+static struct pvdma_map *pvdma_take(struct pvdma_dev *pd, dma_addr_t addr,
+				    size_t size, enum dma_data_direction dir,
+				    struct scatterlist *sgl, int nents)
+{
+	struct pvdma_map *map, *found = NULL, *other = NULL;
+	u32 pdir = pvdma_dir(dir);
 	unsigned long flags;
 
 	spin_lock_irqsave(&pd->lock, flags);
 	hash_for_each_possible(pd->maps, map, node, addr) {
-		if (map->addr == addr && map->size == size) {
-			hash_del(&map->node);
+		if (map->addr != addr || map->size != size ||
+		    !(sgl ? pvdma_same_list(map, sgl, nents) : !map->sg))
+			continue;
+		if (map->dir == pdir) {
 			found = map;
 			break;
 		}
+		other = other ?: map;
 	}
-	spin_unlock_irqrestore(&pd->lock, flags);
-
-	if (!found) {
-		/* A driver bug; fail_bad_unmap counts it for debugging. */
-		pvdma_stat_inc(pd, PVDMA_STAT_BAD_UNMAP);
-		dev_err_ratelimited(pd->dev,
-				    "pvdma: unmap of %zu bytes pvdma never mapped; nothing released\n",
+	if (!found && other) {
+		found = other;
+		dev_err_ratelimited(pd->dev, "pvdma: unmap of %zu bytes in another direction than they were mapped; released all the same\n",
 				    size);
-		return false;
 	}
+	if (found)
+		hash_del(&found->node);
+	spin_unlock_irqrestore(&pd->lock, flags);
+	return found;
+}
+
+/*
+ * Release a translated mapping taken from the table, or keep it idle in the
+ * cache if @keep allows (the caller does not free the pages).
+ */
+static void pvdma_unmap(struct pvdma_dev *pd, struct pvdma_map *map,
+			size_t size, enum dma_data_direction dir, bool keep)
+{
+	unsigned long flags;
 
 	if (keep) {
 		local_irq_save(flags);
-		keep = pvdma_cache_put(pd, found,
+		keep = pvdma_cache_put(pd, map,
 				       (u64 *)this_cpu_ptr(&pvdma_bufs)->result);
 		local_irq_restore(flags);
 	}
 	if (!keep) {
-		pvdma_hc_unmap(pd, found->handle);
-		kfree(found);
+		pvdma_hc_unmap(pd, map->handle);
+		kfree(map);
 	}
 	pvdma_untrack(pd, size, dir, false);
-	return true;
+}
+
+/* A driver bug; fail_bad_unmap counts it for debugging. */
+static void pvdma_bad_unmap(struct pvdma_dev *pd, size_t size)
+{
+	pvdma_stat_inc(pd, PVDMA_STAT_BAD_UNMAP);
+	dev_err_ratelimited(pd->dev,
+			    "pvdma: unmap of %zu bytes pvdma never mapped; nothing released\n",
+			    size);
 }
 
 /**
@@ -339,22 +433,75 @@ void pvdma_release_cached(struct pvdma_dev *pd)
 	local_irq_restore(flags);
 }
 
+/**
+ * pvdma_release_live() - release what a driver left mapped on a device
+ * @pd: a device being detached, which can no longer DMA
+ *
+ * Only for a device whose bus mastering is off or which is gone: the
+ * translated mappings its driver never unmapped are released on the host.
+ * Bounced ones cannot be told apart in the pool; their pages stay in use
+ * (and the module with them).
+ *
+ * Return: how many bounced mappings stay.
+ */
+s64 pvdma_release_live(struct pvdma_dev *pd)
+{
+	struct pvdma_map *map;
+	struct hlist_node *tmp;
+	unsigned long flags;
+	HLIST_HEAD(list);
+	int bkt;
+
+	spin_lock_irqsave(&pd->lock, flags);
+	hash_for_each_safe(pd->maps, bkt, tmp, map, node) {
+		hash_del(&map->node);
+		hlist_add_head(&map->node, &list);
+	}
+	spin_unlock_irqrestore(&pd->lock, flags);
+
+	hlist_for_each_entry_safe(map, tmp, &list, node) {
+		hlist_del(&map->node);
+		pvdma_unmap(pd, map, map->size, DMA_BIDIRECTIONAL, false);
+	}
+	return pvdma_stat_read(pd, PVDMA_STAT_LIVE);
+}
+
+/* How a mapping given back was found. */
+enum pvdma_found {
+	PVDMA_FOUND_NONE,
+	PVDMA_FOUND_TRANSLATED,
+	PVDMA_FOUND_POOL,
+};
+
 /*
  * Release a single-address mapping, translated or bounced.  @keep: the
  * translation may stay in the cache (the caller does not free the pages).
+ * The table of translations is asked first: a translated address may lie
+ * in the pool too, when a driver maps pool memory it was given (a coherent
+ * buffer exported with dma_get_sgtable(), say), and taking that for a
+ * bounce would free the driver's buffer and leak the translation.
  */
-static bool pvdma_release(struct pvdma_dev *pd, dma_addr_t addr, size_t size,
-			  enum dma_data_direction dir, unsigned long attrs,
-			  bool keep)
+static enum pvdma_found pvdma_release(struct pvdma_dev *pd, dma_addr_t addr,
+				      size_t size,
+				      enum dma_data_direction dir,
+				      unsigned long attrs, bool keep)
 {
-	if (!pvdma_bounce_is(addr))
-		return pvdma_unmap(pd, addr, size, dir, keep);
+	struct pvdma_map *map = pvdma_take(pd, addr, size, dir, NULL, 0);
+
+	if (map) {
+		pvdma_unmap(pd, map, size, dir, keep);
+		return PVDMA_FOUND_TRANSLATED;
+	}
+	if (!pvdma_bounce_is(addr)) {
+		pvdma_bad_unmap(pd, size);
+		return PVDMA_FOUND_NONE;
+	}
 	if (!pvdma_bounce_unmap(pd->dev, addr, size, dir, attrs)) {
 		pvdma_stat_inc(pd, PVDMA_STAT_BAD_UNMAP);
-		return false;
+		return PVDMA_FOUND_NONE;
 	}
 	pvdma_untrack(pd, size, dir, true);
-	return true;
+	return PVDMA_FOUND_POOL;
 }
 
 static struct pvdma_dev *pvdma_dev_of(struct device *dev)
@@ -366,14 +513,24 @@ static struct pvdma_dev *pvdma_dev_of(struct device *dev)
 	return pd;
 }
 
+/* Host pages one range pins. */
+static u32 pvdma_range_pages(phys_addr_t phys, size_t size)
+{
+	struct pvdma_range range = { .gpa = phys, .len = size };
+
+	return pvdma_pages(&range, 1);
+}
+
 /*
  * Translate one physically contiguous guest buffer that the device must see
- * as one segment.  Return its DMA address, or DMA_MAPPING_ERROR with
- * *@cause saying why not.  @gfp is for bookkeeping only.
+ * as one segment, at an address aligned to @align.  Return its DMA address,
+ * or DMA_MAPPING_ERROR with *@cause saying why not.  @gfp is for
+ * bookkeeping only.
  */
 static dma_addr_t pvdma_translate(struct pvdma_dev *pd, phys_addr_t phys,
 				  size_t size, enum dma_data_direction dir,
-				  u64 mask, gfp_t gfp, enum pvdma_stat *cause)
+				  u64 mask, u64 align, gfp_t gfp,
+				  unsigned long attrs, enum pvdma_stat *cause)
 {
 	struct pvdma_range range = { .gpa = phys, .len = size };
 	struct pvdma_map *map, *hit;
@@ -382,6 +539,13 @@ static dma_addr_t pvdma_translate(struct pvdma_dev *pd, phys_addr_t phys,
 	unsigned long flags;
 	long ret;
 
+	/* The host would take more, but a MAP's pages are bounded here. */
+	if (pvdma_range_pages(phys, size) > pvdma_limits.max_map_pages) {
+		*cause = PVDMA_STAT_LONG_LIST;
+		pvdma_fail(pd, *cause, phys, size, 0, attrs);
+		return DMA_MAPPING_ERROR;
+	}
+
 	/* A kept translation of the buffer: nothing to pin, no exit. */
 	local_irq_save(flags);
 	buf = this_cpu_ptr(&pvdma_bufs);
@@ -389,25 +553,26 @@ static dma_addr_t pvdma_translate(struct pvdma_dev *pd, phys_addr_t phys,
 			      (u64 *)buf->result);
 	local_irq_restore(flags);
 	if (hit) {
-		if (pvdma_capable(pd->dev, hit->segs[0].addr, hit->segs[0].len,
-				  mask)) {
+		seg = hit->segs[0];
+		if (pvdma_capable(pd->dev, seg.addr, seg.len, mask, align)) {
 			map = hit;
 			goto track;
 		}
 		/*
-		 * Mapped before under a wider mask: a fresh translation
-		 * would return the same frames, so fail as it would.
+		 * Mapped before under a wider mask or for a smaller buffer: a
+		 * fresh translation would return the same frames, so fail as
+		 * it would.
 		 */
 		pvdma_cache_undo_get(pd, hit);
-		*cause = PVDMA_STAT_BEYOND_MASK;
-		pvdma_fail(pd, *cause, phys, size, 0);
+		*cause = pvdma_incapable(seg.addr, align);
+		pvdma_fail(pd, *cause, phys, size, 0, attrs);
 		return DMA_MAPPING_ERROR;
 	}
 
 	map = pvdma_map_alloc(1, 1, gfp);
 	if (!map) {
 		*cause = PVDMA_STAT_NOMEM;
-		pvdma_fail(pd, *cause, phys, size, -ENOMEM);
+		pvdma_fail(pd, *cause, phys, size, -ENOMEM, attrs);
 		return DMA_MAPPING_ERROR;
 	}
 
@@ -421,13 +586,13 @@ static dma_addr_t pvdma_translate(struct pvdma_dev *pd, phys_addr_t phys,
 	local_irq_restore(flags);
 	if (ret) {
 		*cause = pvdma_cause(ret);
-		pvdma_fail(pd, *cause, phys, size, ret);
+		pvdma_fail(pd, *cause, phys, size, ret, attrs);
 		goto err_free;
 	}
 
-	if (!pvdma_capable(pd->dev, seg.addr, seg.len, mask)) {
-		*cause = PVDMA_STAT_BEYOND_MASK;
-		pvdma_fail(pd, *cause, phys, size, 0);
+	if (!pvdma_capable(pd->dev, seg.addr, seg.len, mask, align)) {
+		*cause = pvdma_incapable(seg.addr, align);
+		pvdma_fail(pd, *cause, phys, size, 0, attrs);
 		pvdma_hc_unmap(pd, map->handle);
 		goto err_free;
 	}
@@ -450,26 +615,28 @@ err_free:
  */
 static dma_addr_t pvdma_map_single(struct pvdma_dev *pd, phys_addr_t phys,
 				   size_t size, enum dma_data_direction dir,
-				   u64 mask)
+				   u64 mask, unsigned long attrs)
 {
 	enum pvdma_stat cause;
 	dma_addr_t addr;
 
+	if (pvdma_refuse_stopped(pd, size, attrs))
+		return DMA_MAPPING_ERROR;
 	if (!READ_ONCE(pvdma_force_bounce)) {
-		addr = pvdma_translate(pd, phys, size, dir, mask, GFP_ATOMIC,
-				       &cause);
+		addr = pvdma_translate(pd, phys, size, dir, mask, 1, GFP_ATOMIC,
+				       attrs, &cause);
 		if (addr != DMA_MAPPING_ERROR)
 			return addr;
 		if (!pvdma_may_bounce(cause))
 			goto err;
 	}
 
-	addr = pvdma_bounce_map(pd->dev, phys, size, mask);
+	addr = pvdma_bounce_map(pd->dev, phys, size, mask, attrs);
 	if (addr != DMA_MAPPING_ERROR) {
 		pvdma_bounced(pd, phys, size, dir);
 		return addr;
 	}
-	pvdma_fail(pd, PVDMA_STAT_NO_BOUNCE_SPACE, phys, size, 0);
+	pvdma_fail(pd, PVDMA_STAT_NO_BOUNCE_SPACE, phys, size, 0, attrs);
 err:
 	pvdma_stat_inc(pd, PVDMA_STAT_FAILURES);
 	return DMA_MAPPING_ERROR;
@@ -488,7 +655,7 @@ static dma_addr_t pvdma_map_page(struct device *dev, struct page *page,
 	if (!pd)
 		return DMA_MAPPING_ERROR;
 	return pvdma_map_single(pd, page_to_phys(page) + offset, size, dir,
-				*dev->dma_mask);
+				*dev->dma_mask, attrs);
 }
 
 /*
@@ -539,7 +706,7 @@ static int pvdma_fill_sg(struct device *dev, struct scatterlist *sgl,
 		u64 addr = segs[i].addr;
 		u64 len = segs[i].len;
 
-		if (!pvdma_capable(dev, addr, len, mask))
+		if (!pvdma_capable(dev, addr, len, mask, 1))
 			return -EIO;
 
 		while (len) {
@@ -572,6 +739,18 @@ static size_t pvdma_sg_size(struct scatterlist *sgl, int nents)
 	return size;
 }
 
+/* Host pages a MAP of the list would pin. */
+static u64 pvdma_sg_pages(struct scatterlist *sgl, int nents)
+{
+	struct scatterlist *sg;
+	u64 pages = 0;
+	int i;
+
+	for_each_sg(sgl, sg, nents, i)
+		pages += pvdma_range_pages(sg_phys(sg), sg->length);
+	return pages;
+}
+
 /*
  * Translate a whole list with one hypercall, or none if the cache kept its
  * translation.  Return the number of DMA segments, or a negative errno with
@@ -579,7 +758,7 @@ static size_t pvdma_sg_size(struct scatterlist *sgl, int nents)
  */
 static int pvdma_translate_sg(struct pvdma_dev *pd, struct scatterlist *sgl,
 			      int nents, enum dma_data_direction dir, u64 mask,
-			      enum pvdma_stat *cause)
+			      unsigned long attrs, enum pvdma_stat *cause)
 {
 	u32 max_segs = min_t(u32, nents, pvdma_limits.max_segs);
 	size_t size = pvdma_sg_size(sgl, nents);
@@ -594,7 +773,7 @@ static int pvdma_translate_sg(struct pvdma_dev *pd, struct scatterlist *sgl,
 	map = pvdma_map_alloc(nents, max_segs, GFP_ATOMIC);
 	if (!map) {
 		*cause = PVDMA_STAT_NOMEM;
-		pvdma_fail(pd, *cause, sg_phys(sgl), size, -ENOMEM);
+		pvdma_fail(pd, *cause, sg_phys(sgl), size, -ENOMEM, attrs);
 		return -ENOMEM;
 	}
 
@@ -635,26 +814,27 @@ static int pvdma_translate_sg(struct pvdma_dev *pd, struct scatterlist *sgl,
 		pvdma_cache_undo_get(pd, hit);
 		*cause = count == -EIO ? PVDMA_STAT_BEYOND_MASK :
 					 PVDMA_STAT_NOT_CONTIGUOUS;
-		pvdma_fail(pd, *cause, sg_phys(sgl), size, 0);
+		pvdma_fail(pd, *cause, sg_phys(sgl), size, 0, attrs);
 		sg_dma_address(sgl) = DMA_MAPPING_ERROR;
 		sg_dma_len(sgl) = 0;
 		return count;
 	}
 	if (ret) {
 		*cause = pvdma_cause(ret);
-		pvdma_fail(pd, *cause, sg_phys(sgl), size, ret);
+		pvdma_fail(pd, *cause, sg_phys(sgl), size, ret, attrs);
 		count = pvdma_sg_errno(ret);
 		goto err_free;
 	}
 	if (count < 0) {
 		*cause = count == -EIO ? PVDMA_STAT_BEYOND_MASK :
 					 PVDMA_STAT_NOT_CONTIGUOUS;
-		pvdma_fail(pd, *cause, sg_phys(sgl), size, 0);
+		pvdma_fail(pd, *cause, sg_phys(sgl), size, 0, attrs);
 		pvdma_hc_unmap(pd, map->handle);
 		goto err_reset;
 	}
 	map->addr = sg_dma_address(sgl);
 	map->size = size;
+	map->sg = true;
 track:
 	pvdma_track(pd, map);
 	trace_pvdma_guest_map(pd->dev, sg_phys(sgl), size, dir, count);
@@ -669,19 +849,35 @@ err_free:
 }
 
 /*
+ * Could the pool never hold @size bytes for a device limited to @mask,
+ * however empty it were?  Conservative, whatever the offset: true only if
+ * it has no page below the mask, or no run of pages long enough.
+ */
+static bool pvdma_bounce_never(struct device *dev, size_t size, u64 mask)
+{
+	u64 limit = min_not_zero(mask, dev->bus_dma_limit);
+
+	/* max_size is the longest run less a page, for any offset. */
+	return !pvdma_bounce_pages() || !pvdma_bounce_below(limit) ||
+	       size > pvdma_bounce_max_size() + PAGE_SIZE;
+}
+
+/*
  * Bounce every entry of a list on its own, as swiotlb does: one DMA
- * segment per entry.  All or nothing.
+ * segment per entry.  All or nothing.  Fails with -ENOMEM if the pool has
+ * no room now, -EIO if it can never hold an entry, or all of them.
  */
 static int pvdma_bounce_sg(struct pvdma_dev *pd, struct scatterlist *sgl,
-			   int nents, enum dma_data_direction dir, u64 mask)
+			   int nents, enum dma_data_direction dir, u64 mask,
+			   unsigned long attrs)
 {
 	struct scatterlist *sg, *done;
 	size_t size = 0;
-	int i, j;
+	int i, j, ret;
 
 	for_each_sg(sgl, sg, nents, i) {
 		sg_dma_address(sg) = pvdma_bounce_map(pd->dev, sg_phys(sg),
-						      sg->length, mask);
+						      sg->length, mask, attrs);
 		if (sg_dma_address(sg) == DMA_MAPPING_ERROR)
 			goto err_unwind;
 		sg_dma_len(sg) = sg->length;
@@ -691,7 +887,11 @@ static int pvdma_bounce_sg(struct pvdma_dev *pd, struct scatterlist *sgl,
 	return nents;
 
 err_unwind:
-	pvdma_fail(pd, PVDMA_STAT_NO_BOUNCE_SPACE, sg_phys(sg), sg->length, 0);
+	pvdma_fail(pd, PVDMA_STAT_NO_BOUNCE_SPACE, sg_phys(sg), sg->length, 0,
+		   attrs);
+	ret = pvdma_bounce_never(pd->dev, sg->length, mask) ||
+	      pvdma_sg_pages(sgl, nents) > pvdma_bounce_pages() ?
+	      -EIO : -ENOMEM;
 	/* The device never saw these: release them without copying back. */
 	for_each_sg(sgl, done, i, j)
 		pvdma_bounce_unmap(pd->dev, sg_dma_address(done),
@@ -699,46 +899,57 @@ err_unwind:
 				   DMA_ATTR_SKIP_CPU_SYNC);
 	sg_dma_address(sgl) = DMA_MAPPING_ERROR;
 	sg_dma_len(sgl) = 0;
-	return -ENOMEM;
+	return ret;
 }
 
 /*
  * map_sg: the device owns every entry until unmap_sg.  One hypercall maps
  * the whole list; the host merges contiguous frames, so fewer DMA segments
- * than entries may come back.  The mapping is keyed by the first segment's
- * DMA address and the list's total length, which unmap_sg can recompute.
- * A list longer than the host takes in one call is bounced rather than
- * split: one handle per list keeps unmap_sg a single lookup, and such lists
- * are rare (the block layer defaults to 128 segments, the host takes 256).
+ * than entries may come back.  The mapping is found again by the first
+ * segment's DMA address and the list's guest ranges, which unmap_sg can
+ * recompute.  A list longer than a MAP may carry (ranges or pages) is
+ * bounced rather than split: one handle per list keeps unmap_sg a single
+ * lookup, and such lists are rare (the block layer defaults to 128
+ * segments, the host takes 256).
+ *
+ * The errno tells the caller whether to retry (storage drivers do, for
+ * -ENOMEM, forever): -ENOMEM if the host or the pool may have room later,
+ * -EIO if neither translation nor the pool can ever serve the list.
  */
 static int pvdma_map_sg(struct device *dev, struct scatterlist *sgl,
 			int nents, enum dma_data_direction dir,
 			unsigned long attrs)
 {
 	struct pvdma_dev *pd = pvdma_dev_of(dev);
+	enum pvdma_stat cause = PVDMA_STAT_LONG_LIST;
 	u64 mask = *dev->dma_mask;
-	enum pvdma_stat cause;
 	int count;
 
 	if (!pd)
 		return -EIO;
+	if (pvdma_refuse_stopped(pd, pvdma_sg_size(sgl, nents), attrs))
+		return -EIO;
 	if (READ_ONCE(pvdma_force_bounce))
 		goto bounce;
-	if (nents > pvdma_limits.max_ranges) {
-		cause = PVDMA_STAT_LONG_LIST;
+	if (nents > pvdma_limits.max_ranges ||
+	    pvdma_sg_pages(sgl, nents) > pvdma_limits.max_map_pages) {
 		pvdma_fail(pd, cause, sg_phys(sgl), pvdma_sg_size(sgl, nents),
-			   0);
+			   0, attrs);
 	} else {
-		count = pvdma_translate_sg(pd, sgl, nents, dir, mask, &cause);
+		count = pvdma_translate_sg(pd, sgl, nents, dir, mask, attrs,
+					   &cause);
 		if (count > 0)
 			return count;
 		if (!pvdma_may_bounce(cause))
 			goto err;
 	}
 bounce:
-	count = pvdma_bounce_sg(pd, sgl, nents, dir, mask);
+	count = pvdma_bounce_sg(pd, sgl, nents, dir, mask, attrs);
 	if (count > 0)
 		return count;
+	/* The pool never fits, but the host may take the list later. */
+	if (count == -EIO && cause == PVDMA_STAT_HOST_REFUSED)
+		count = -ENOMEM;
 err:
 	pvdma_stat_inc(pd, PVDMA_STAT_FAILURES);
 	return count;
@@ -746,30 +957,40 @@ err:
 
 /*
  * unmap_sg: the CPU owns the entries again; @nents is the original count.
- * A list is translated as a whole or bounced entry by entry, and a
- * translated address is never a pool address: the first entry tells which.
+ * A list is translated as a whole or bounced entry by entry.  The table of
+ * translations is asked first, with the list's exact guest ranges: a list
+ * of pool memory (a coherent pool buffer mapped again) is translated, yet
+ * its addresses lie in the pool.
  */
 static void pvdma_unmap_sg(struct device *dev, struct scatterlist *sgl,
 			   int nents, enum dma_data_direction dir,
 			   unsigned long attrs)
 {
 	struct pvdma_dev *pd = pvdma_dev_of(dev);
+	size_t size = pvdma_sg_size(sgl, nents);
+	struct pvdma_map *map = NULL;
 	struct scatterlist *sg;
 	bool ok = true;
 	int i;
 
 	if (!pd)
 		return;
+	if (nents <= pvdma_limits.max_ranges)
+		map = pvdma_take(pd, sg_dma_address(sgl), size, dir, sgl,
+				 nents);
+	if (map) {
+		pvdma_unmap(pd, map, size, dir, true);
+		return;
+	}
 	if (!pvdma_bounce_is(sg_dma_address(sgl))) {
-		pvdma_unmap(pd, sg_dma_address(sgl), pvdma_sg_size(sgl, nents),
-			    dir, true);
+		pvdma_bad_unmap(pd, size);
 		return;
 	}
 	for_each_sg(sgl, sg, nents, i)
 		ok &= pvdma_bounce_unmap(dev, sg_dma_address(sg),
 					 sg_dma_len(sg), dir, attrs);
 	if (ok)
-		pvdma_untrack(pd, pvdma_sg_size(sgl, nents), dir, true);
+		pvdma_untrack(pd, size, dir, true);
 	else
 		pvdma_stat_inc(pd, PVDMA_STAT_BAD_UNMAP);
 }
@@ -777,13 +998,16 @@ static void pvdma_unmap_sg(struct device *dev, struct scatterlist *sgl,
 /*
  * alloc_pages_op: zeroed pages, owned by the device until the caller syncs
  * them for the CPU (on x86 the same as coherent).  The device is given a
- * single address, so they are translated as one segment; if the host cannot
- * do that, they come from the pool instead, where CPU and device share the
- * same pages and nothing is copied.  Also the backend of alloc.
+ * single address, so they are translated as one segment, which must be
+ * aligned on the host to the order of @size as dma_alloc_coherent()
+ * promises; if the host cannot do that, they come from the pool instead,
+ * where CPU and device share the same pages and nothing is copied.  Also
+ * the backend of alloc.
  */
-static struct page *pvdma_alloc_pages(struct device *dev, size_t size,
+static struct page *pvdma_alloc_attrs(struct device *dev, size_t size,
 				      dma_addr_t *dma_handle,
-				      enum dma_data_direction dir, gfp_t gfp)
+				      enum dma_data_direction dir, gfp_t gfp,
+				      unsigned long attrs)
 {
 	struct pvdma_dev *pd = pvdma_dev_of(dev);
 	unsigned int order = get_order(size);
@@ -794,13 +1018,17 @@ static struct page *pvdma_alloc_pages(struct device *dev, size_t size,
 
 	if (!pd)
 		return NULL;
+	attrs = pvdma_gfp_attrs(gfp, attrs);
+	if (pvdma_refuse_stopped(pd, size, attrs))
+		return NULL;
 	page = alloc_pages_node(dev_to_node(dev), gfp | __GFP_ZERO, order);
 	if (!page) {
 		pvdma_stat_inc(pd, PVDMA_STAT_FAILURES);
 		return NULL;
 	}
 	addr = pvdma_translate(pd, page_to_phys(page), size, dir,
-			       dev->coherent_dma_mask, gfp, &cause);
+			       dev->coherent_dma_mask, PAGE_SIZE << order, gfp,
+			       attrs, &cause);
 	if (addr != DMA_MAPPING_ERROR) {
 		*dma_handle = addr;
 		return page;
@@ -809,15 +1037,22 @@ static struct page *pvdma_alloc_pages(struct device *dev, size_t size,
 
 	if (pvdma_may_bounce(cause)) {
 		vaddr = pvdma_bounce_alloc(dev, size, dev->coherent_dma_mask,
-					   dma_handle);
+					   dma_handle, attrs);
 		if (vaddr) {
 			pvdma_bounced(pd, virt_to_phys(vaddr), size, dir);
 			return virt_to_page(vaddr);
 		}
-		pvdma_fail(pd, PVDMA_STAT_NO_BOUNCE_SPACE, 0, size, 0);
+		pvdma_fail(pd, PVDMA_STAT_NO_BOUNCE_SPACE, 0, size, 0, attrs);
 	}
 	pvdma_stat_inc(pd, PVDMA_STAT_FAILURES);
 	return NULL;
+}
+
+static struct page *pvdma_alloc_pages(struct device *dev, size_t size,
+				      dma_addr_t *dma_handle,
+				      enum dma_data_direction dir, gfp_t gfp)
+{
+	return pvdma_alloc_attrs(dev, size, dma_handle, dir, gfp, 0);
 }
 
 /*
@@ -828,8 +1063,8 @@ static void *pvdma_alloc(struct device *dev, size_t size,
 			 dma_addr_t *dma_handle, gfp_t gfp,
 			 unsigned long attrs)
 {
-	struct page *page = pvdma_alloc_pages(dev, size, dma_handle,
-					      DMA_BIDIRECTIONAL, gfp);
+	struct page *page = pvdma_alloc_attrs(dev, size, dma_handle,
+					      DMA_BIDIRECTIONAL, gfp, attrs);
 
 	return page ? page_address(page) : NULL;
 }
@@ -843,12 +1078,11 @@ static void pvdma_free(struct device *dev, size_t size, void *vaddr,
 		       dma_addr_t dma_handle, unsigned long attrs)
 {
 	struct pvdma_dev *pd = pvdma_dev_of(dev);
-	bool pooled = pvdma_bounce_is(dma_handle);
 
 	/* The pages go back to the allocator: no translation outlives them. */
 	if (pd &&
-	    pvdma_release(pd, dma_handle, size, DMA_BIDIRECTIONAL, 0, false) &&
-	    !pooled)
+	    pvdma_release(pd, dma_handle, size, DMA_BIDIRECTIONAL, 0, false) ==
+	    PVDMA_FOUND_TRANSLATED)
 		free_pages((unsigned long)vaddr, get_order(size));
 }
 
@@ -858,10 +1092,9 @@ static void pvdma_free_pages(struct device *dev, size_t size,
 			     enum dma_data_direction dir)
 {
 	struct pvdma_dev *pd = pvdma_dev_of(dev);
-	bool pooled = pvdma_bounce_is(dma_handle);
 
-	if (pd && pvdma_release(pd, dma_handle, size, dir, 0, false) &&
-	    !pooled)
+	if (pd && pvdma_release(pd, dma_handle, size, dir, 0, false) ==
+	    PVDMA_FOUND_TRANSLATED)
 		__free_pages(page, get_order(size));
 }
 
@@ -900,7 +1133,9 @@ static int pvdma_get_sgtable(struct device *dev, struct sg_table *sgt,
 /*
  * sync_single_for_cpu: the CPU takes the buffer back for a while.  A
  * translated buffer is the device's own target, coherent on x86: nothing
- * to do.  A bounced one gets what the device wrote to the pool.
+ * to do.  A bounced one gets what the device wrote to the pool.  (A
+ * translated mapping of pool memory is coherent pool memory, which the
+ * pool never copies either.)
  */
 static void pvdma_sync_single_for_cpu(struct device *dev, dma_addr_t addr,
 				      size_t size, enum dma_data_direction dir)
@@ -953,8 +1188,9 @@ static void pvdma_sync_sg_for_device(struct device *dev,
  * map_resource: a guest-physical MMIO range, e.g. a peer device's BAR for
  * peer-to-peer DMA.  The host pins RAM only (MMIO is -PVDMA_EIO), and a
  * bounce cannot stand in for registers or a peer's memory, so this always
- * fails - loudly, where the DMA core would fail silently without the op.
- * Nothing is ever mapped, so there is no unmap_resource.
+ * fails - loudly unless DMA_ATTR_NO_WARN, where the DMA core would fail
+ * silently without the op.  Nothing is ever mapped, so there is no
+ * unmap_resource.
  */
 static dma_addr_t pvdma_map_resource(struct device *dev, phys_addr_t phys,
 				     size_t size, enum dma_data_direction dir,
@@ -963,24 +1199,30 @@ static dma_addr_t pvdma_map_resource(struct device *dev, phys_addr_t phys,
 	struct pvdma_dev *pd = pvdma_dev_of(dev);
 
 	if (pd) {
-		pvdma_fail(pd, PVDMA_STAT_RESOURCE, phys, size, 0);
+		pvdma_fail(pd, PVDMA_STAT_RESOURCE, phys, size, 0, attrs);
 		pvdma_stat_inc(pd, PVDMA_STAT_FAILURES);
 	}
-	dev_err_ratelimited(dev, "pvdma: cannot map MMIO for DMA (peer-to-peer): the host pins only RAM\n");
+	if (!(attrs & DMA_ATTR_NO_WARN))
+		dev_err_ratelimited(dev, "pvdma: cannot map MMIO for DMA (peer-to-peer): the host pins only RAM\n");
 	return DMA_MAPPING_ERROR;
 }
 
 /*
  * The host can place a buffer anywhere in its memory and does not report
- * how far that reaches, so every mask of at least 32 bits is accepted and
- * each mapping is checked against the mask instead (and bounced if needed).
- * A narrower mask is accepted if the bounce pool has pages below it, as
- * swiotlb accepts masks its pool fits: then every mapping can be served,
- * if need be from the pool.
+ * how far that reaches, so each mapping is checked against the mask and
+ * bounced if it lies beyond.  A mask is therefore accepted if the bounce
+ * pool has pages below it, as swiotlb accepts masks its pool fits: then
+ * every mapping can be served, if need be from the pool.  A pool that lies
+ * wholly above the mask (above 4 GiB for a 32-bit device) could serve
+ * nothing translation cannot, so the mask is refused and the driver can
+ * say so at probe, rather than fail mappings later.  Without a pool, every
+ * mask of at least 32 bits is accepted and each mapping checked on its own.
  */
 static int pvdma_dma_supported(struct device *dev, u64 mask)
 {
-	return mask >= DMA_BIT_MASK(32) || pvdma_bounce_below(mask);
+	if (pvdma_bounce_pages())
+		return pvdma_bounce_below(mask);
+	return mask >= DMA_BIT_MASK(32);
 }
 
 /* Any host address may come back: ask drivers for full addressing. */

@@ -523,11 +523,12 @@ static dma_addr_t pvdma_sw_fit(phys_addr_t map, size_t bytes, size_t size,
  * is PVDMA_SW_NO_ORIG) and keep @size of them the device can use (see
  * pvdma_sw_fit()).  If none fit, hold the mapping and ask again: swiotlb
  * then picks other slots.  Return the DMA address and the pool address
- * (*@tlb), or %DMA_MAPPING_ERROR (logged).
+ * (*@tlb), or %DMA_MAPPING_ERROR (logged unless @caller_attrs has
+ * %DMA_ATTR_NO_WARN).
  */
 static dma_addr_t pvdma_sw_get(struct device *dev, phys_addr_t orig,
 			       size_t bytes, size_t size, u64 mask, u64 align,
-			       phys_addr_t *tlb)
+			       phys_addr_t *tlb, unsigned long caller_attrs)
 {
 	bool coherent = orig == PVDMA_SW_NO_ORIG;
 	u64 limit = min_not_zero(mask, dev->bus_dma_limit);
@@ -572,6 +573,8 @@ static dma_addr_t pvdma_sw_get(struct device *dev, phys_addr_t orig,
 	}
 
 err_log:
+	if (caller_attrs & DMA_ATTR_NO_WARN)
+		return DMA_MAPPING_ERROR;
 	if (!sw.nr_pages)
 		dev_err_ratelimited(dev, "pvdma: no bounce pool (bounce_size=0); the mapping fails\n");
 	else if (sw.lowest + size - 1 > limit)
@@ -589,17 +592,18 @@ err_log:
  * @phys: guest-physical address of the buffer, physically contiguous
  * @size: bytes
  * @mask: DMA mask the device address must fit
+ * @attrs: DMA attributes of the mapping; %DMA_ATTR_NO_WARN: no log
  *
  * swiotlb copies the buffer into the pool now, whatever the direction.
  *
  * Return: the DMA address, or %DMA_MAPPING_ERROR if no fitting room.
  */
 static dma_addr_t pvdma_sw_map(struct device *dev, phys_addr_t phys,
-			       size_t size, u64 mask)
+			       size_t size, u64 mask, unsigned long attrs)
 {
 	phys_addr_t tlb;
 
-	return pvdma_sw_get(dev, phys, size, size, mask, 1, &tlb);
+	return pvdma_sw_get(dev, phys, size, size, mask, 1, &tlb, attrs);
 }
 
 /**
@@ -608,6 +612,7 @@ static dma_addr_t pvdma_sw_map(struct device *dev, phys_addr_t phys,
  * @size: bytes
  * @mask: coherent DMA mask the device address must fit
  * @addr: out: DMA address
+ * @attrs: DMA attributes of the allocation; %DMA_ATTR_NO_WARN: no log
  *
  * Slots mapped for no buffer (orig_addr all ones, which swiotlb never
  * copies), marked so that syncs leave them alone.  Zeroed, and aligned to
@@ -619,7 +624,7 @@ static dma_addr_t pvdma_sw_map(struct device *dev, phys_addr_t phys,
  * Return: the kernel address, or %NULL if the pool has no fitting room.
  */
 static void *pvdma_sw_alloc(struct device *dev, size_t size, u64 mask,
-			    dma_addr_t *addr)
+			    dma_addr_t *addr, unsigned long attrs)
 {
 	unsigned int order = get_order(size), k, n;
 	size_t bytes;
@@ -629,7 +634,7 @@ static void *pvdma_sw_alloc(struct device *dev, size_t size, u64 mask,
 	bytes = PFN_PHYS(max(1U << order,
 			     min((2U << order) - 1, (u32)PVDMA_SEG_PAGES)));
 	dma = pvdma_sw_get(dev, PVDMA_SW_NO_ORIG, bytes, size, mask,
-			   PAGE_SIZE << order, &tlb);
+			   PAGE_SIZE << order, &tlb, attrs);
 	if (dma == DMA_MAPPING_ERROR)
 		return NULL;
 	n = pvdma_sw_nr_slots(tlb, size);

@@ -641,6 +641,58 @@ static void pvdma_kvm_sync_stats(struct kvm *kvm, struct pvdma_vm *vm)
 	mutex_unlock(&vm->lock);
 }
 
+/*
+ * What backs [gpa, gpa + len): host RAM, device memory (the VMM's mapping of
+ * a VFIO BAR is VM_IO | VM_PFNMAP), or nothing the guest reaches directly.
+ * Walks the memslots the range overlaps and, in each, the VMM's mappings.
+ * Read-only: nothing is pinned or faulted in.
+ */
+static long pvdma_hc_query(struct kvm_vcpu *vcpu, u64 gpa, u64 len, u64 flags)
+{
+	struct kvm_memslots *slots = kvm_vcpu_memslots(vcpu);
+	const long all = PVDMA_QUERY_RAM | PVDMA_QUERY_DEVICE;
+	struct mm_struct *mm = current->mm;
+	struct kvm_memslot_iter iter;
+	u64 last, start, end;
+	long ret = 0;
+
+	if (flags || !len || check_add_overflow(gpa, len - 1, &last))
+		return -KVM_EINVAL;
+	start = gpa_to_gfn(gpa);
+	end = gpa_to_gfn(last) + 1;
+
+	mmap_read_lock(mm);
+	kvm_for_each_memslot_in_gfn_range(&iter, slots, start, end) {
+		struct kvm_memory_slot *slot = iter.slot;
+		unsigned long hva, hva_end;
+		struct vm_area_struct *vma;
+		VMA_ITERATOR(vmi, mm, 0);
+
+		if (!kvm_is_visible_memslot(slot))
+			continue;
+		/* guest_memfd memory has no VMM mapping to look at. */
+		if (kvm_slot_can_be_private(slot)) {
+			ret |= PVDMA_QUERY_RAM;
+			continue;
+		}
+		hva = __gfn_to_hva_memslot(slot, max(start, slot->base_gfn));
+		hva_end = __gfn_to_hva_memslot(slot, min(end, slot->base_gfn +
+							 slot->npages) - 1) +
+			  PAGE_SIZE;
+		vma_iter_set(&vmi, hva);
+		for_each_vma_range(vmi, vma, hva_end) {
+			ret |= vma->vm_flags & (VM_IO | VM_PFNMAP) ?
+			       PVDMA_QUERY_DEVICE : PVDMA_QUERY_RAM;
+			if (ret == all)
+				break;
+		}
+		if (ret == all)
+			break;
+	}
+	mmap_read_unlock(mm);
+	return ret;
+}
+
 /**
  * kvm_pvdma_hypercall - handle one PVDMA hypercall
  * @vcpu:	the calling vCPU, at CPL 0.
@@ -696,6 +748,9 @@ unsigned long kvm_pvdma_hypercall(struct kvm_vcpu *vcpu, unsigned long nr,
 		break;
 	case KVM_HC_PVDMA_SET_SHARED:
 		ret = pvdma_hc_set_shared(vcpu, vm, a0, a1);
+		break;
+	case KVM_HC_PVDMA_QUERY:
+		ret = pvdma_hc_query(vcpu, a0, a1, a2);
 		break;
 	default:
 		ret = -KVM_ENOSYS;

@@ -16,7 +16,7 @@
  */
 static inline bool kvm_pvdma_is_hypercall(unsigned long nr)
 {
-	return nr >= KVM_HC_PVDMA_PROBE && nr <= KVM_HC_PVDMA_SET_SHARED;
+	return nr >= KVM_HC_PVDMA_PROBE && nr <= KVM_HC_PVDMA_QUERY;
 }
 
 unsigned long kvm_pvdma_hypercall(struct kvm_vcpu *vcpu, unsigned long nr,

@@ -8,8 +8,13 @@
  * apart, runs with gaps, above 4 GiB), can refuse on demand, enforces
  * max_segs and a handle limit, and remembers which guest page backs each
  * host frame, so a test can play the device: read and write memory at the
- * DMA addresses pvdma handed out.  A fake struct device carries pvdma's ops,
- * and every test runs the DMA API on it as a driver would.
+ * DMA addresses pvdma handed out.  It also keeps what each handle pins and
+ * a status page it writes its epoch to (SET_SHARED), bumps the epoch on
+ * demand (even in the middle of a MAP), and honours PVDMA_PROBE_RESET, so a
+ * test can tell what the host still holds and writes.  A fake struct device
+ * carries pvdma's ops, and every test runs the DMA API on it as a driver
+ * would.  The pvdma_guest_life suite drives start, reboot, crash,
+ * hibernation, unload and removal the same way.
  *
  * Each test ends by checking that nothing leaked: no live host handle but
  * the bounce pool's, no pool page in use, no live mapping counted.
@@ -21,13 +26,16 @@
  */
 
 #include <kunit/device.h>
+#include <kunit/static_stub.h>
 #include <kunit/test.h>
 #include <linux/dma-mapping.h>
+#include <linux/kmsg_dump.h>
 #include <linux/mm.h>
 #include <linux/scatterlist.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/string.h>
+#include <linux/suspend.h>
 #include <linux/xarray.h>
 
 #include "pvdma_bounce.h"
@@ -60,10 +68,27 @@ static struct {
 	long batch_err;			/* fail every batch with this */
 	unsigned int shared_calls;	/* SET_SHARED calls */
 	bool handles[FAKE_HANDLES];	/* live, by handle - 1 */
+	/* what each live handle pins: a copy of its ranges */
+	struct pvdma_range *pinned[FAKE_HANDLES];
+	u32 pinned_nr[FAKE_HANDLES];
 	unsigned int live;
 	unsigned int maps, unmaps, batches, bad_unmaps;
+	u64 last_handle, last_released;
 	u32 last_dir;
 	u32 last_nr;
+	u32 max_pages_seen;		/* most pages one MAP asked for */
+	/* the status page, and the epoch written to it */
+	struct pvdma_shared *status;
+	u64 epoch;
+	unsigned int status_writes;
+	/* the map call with this number bumps the epoch while it translates */
+	unsigned int bump_on_map;
+	/* KVM_HC_PVDMA_PROBE: what it reports, what it was asked */
+	struct pvdma_info info;
+	unsigned int probes, resets;
+	u32 probe_flags;
+	phys_addr_t probe_gpa;
+	bool reset_unknown;		/* a host from before PVDMA_PROBE_RESET */
 	struct pvdma_seg segs[PVDMA_MAX_SEGS];
 } fh;
 
@@ -78,6 +103,21 @@ static u64 fake_hpfn(u64 gpfn)
 static u64 fake_hpa(phys_addr_t gpa)
 {
 	return PFN_PHYS(fake_hpfn(PHYS_PFN(gpa))) | offset_in_page(gpa);
+}
+
+/*
+ * The host finds that translations it gave may have gone stale (a memslot
+ * moved, say): it bumps the epoch on the status page, if one is registered,
+ * and from now on backs guest memory with other frames.
+ */
+static void fake_bump_epoch(void)
+{
+	fh.epoch++;
+	fh.base += 0x1000;
+	if (fh.status) {
+		WRITE_ONCE(fh.status->epoch, fh.epoch);
+		fh.status_writes++;
+	}
 }
 
 static long fake_map(phys_addr_t ranges_pa, u32 nr, phys_addr_t res_pa,
@@ -125,7 +165,8 @@ static long fake_map(phys_addr_t ranges_pa, u32 nr, phys_addr_t res_pa,
 			addr = next;
 		}
 	}
-	if (nsegs > res->max_segs || pages > pvdma_limits.max_map_pages)
+	fh.max_pages_seen = max(fh.max_pages_seen, pages);
+	if (nsegs > res->max_segs || pages > fh.info.max_map_pages)
 		return -KVM_E2BIG;
 	if (fh.live >= fh.max_handles)
 		return -PVDMA_ENOSPC;
@@ -141,14 +182,21 @@ static long fake_map(phys_addr_t ranges_pa, u32 nr, phys_addr_t res_pa,
 			xa_store(&fake_frames, fake_hpfn(g), xa_mk_value(g),
 				 GFP_ATOMIC);
 	}
+	fh.pinned[h] = kmemdup(r, nr * sizeof(*r), GFP_ATOMIC);
+	if (!fh.pinned[h])
+		return -PVDMA_ENOMEM;
+	fh.pinned_nr[h] = nr;
 	fh.handles[h] = true;
 	fh.live++;
+	fh.last_handle = h + 1;
 	res->handle = h + 1;
 	res->nr_segs = nsegs;
 	res->flags = fh.no_cache ? PVDMA_RESULT_NO_CACHE : 0;
 	memcpy(res->segs, fh.segs, nsegs * sizeof(*fh.segs));
 	if (fh.high_after && !--fh.high_after)
 		fh.base = FAKE_BASE_HIGH;
+	if (fh.bump_on_map == fh.maps)
+		fake_bump_epoch();
 	return 0;
 }
 
@@ -159,8 +207,38 @@ static bool fake_release(u64 handle)
 		return false;
 	}
 	fh.handles[handle - 1] = false;
+	kfree(fh.pinned[handle - 1]);
+	fh.pinned[handle - 1] = NULL;
 	fh.live--;
+	fh.last_released = handle;
 	return true;
+}
+
+/* Does the host still pin the guest page holding @gpa for some handle? */
+static bool fake_pinned(phys_addr_t gpa)
+{
+	u32 h, i;
+
+	for (h = 0; h < FAKE_HANDLES; h++) {
+		for (i = 0; fh.handles[h] && i < fh.pinned_nr[h]; i++) {
+			const struct pvdma_range *r = &fh.pinned[h][i];
+
+			if (PHYS_PFN(gpa) >= PHYS_PFN(r->gpa) &&
+			    PHYS_PFN(gpa) <= PHYS_PFN(r->gpa + r->len - 1))
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Release every handle, as the host does for PVDMA_PROBE_RESET. */
+static void fake_release_all(void)
+{
+	u64 h;
+
+	for (h = 1; h <= FAKE_HANDLES; h++)
+		if (fh.handles[h - 1])
+			fake_release(h);
 }
 
 static long fake_unmap(u64 handle)
@@ -195,19 +273,43 @@ static long fake_unmap_batch(phys_addr_t handles_pa, u32 nr)
 	return 0;
 }
 
-/* Registering the status page: the host writes a newer epoch there. */
-static long fake_set_shared(phys_addr_t page, u32 flags)
+static long fake_probe(phys_addr_t info_pa, u32 flags)
 {
-	struct pvdma_shared *sh = phys_to_virt(page);
+	fh.probes++;
+	fh.probe_flags = flags;
+	fh.probe_gpa = info_pa;
+	if (flags & ~PVDMA_PROBE_RESET || (flags && fh.reset_unknown) ||
+	    !IS_ALIGNED(info_pa, 8) ||
+	    offset_in_page(info_pa) + sizeof(fh.info) > PAGE_SIZE)
+		return -KVM_EINVAL;
+	if (flags & PVDMA_PROBE_RESET) {
+		fh.resets++;
+		fake_release_all();
+		fh.status = NULL;
+	}
+	memcpy(phys_to_virt(info_pa), &fh.info, sizeof(fh.info));
+	return 0;
+}
 
+static long fake_set_shared(phys_addr_t page_pa, u32 flags)
+{
 	fh.shared_calls++;
-	if (flags)
+	if (flags == PVDMA_SHARED_CLEAR && !page_pa) {
+		fh.status = NULL;
 		return 0;
-	WRITE_ONCE(sh->epoch, 100 + fh.shared_calls);
+	}
+	if (flags || !PAGE_ALIGNED(page_pa))
+		return -KVM_EINVAL;
+	/* As the host does: a new page starts a new epoch. */
+	fh.status = phys_to_virt(page_pa);
+	fh.epoch++;
+	WRITE_ONCE(fh.status->epoch, fh.epoch);
+	fh.status_writes++;
 	return 0;
 }
 
 static const struct pvdma_host_ops fake_host = {
+	.probe		= fake_probe,
 	.map		= fake_map,
 	.unmap		= fake_unmap,
 	.unmap_batch	= fake_unmap_batch,
@@ -260,15 +362,22 @@ struct pt {
 	u64 mask;
 	struct device_dma_parameters parms;
 	unsigned int pool_live;		/* host handles the pool holds */
+	struct pvdma_shared *status;	/* the status page, if registered */
 };
 
 static void fake_reset(void)
 {
+	u32 h;
+
 	xa_destroy(&fake_frames);
+	for (h = 0; h < FAKE_HANDLES; h++)
+		kfree(fh.pinned[h]);
 	memset(&fh, 0, sizeof(fh));
 	fh.base = FAKE_BASE_LOW;
 	fh.stride = 1;
 	fh.max_handles = FAKE_HANDLES;
+	fh.epoch = 1;
+	fh.bump_on_map = UINT_MAX;
 }
 
 static void fake_fail(unsigned int skip, unsigned int count, long err)
@@ -361,6 +470,9 @@ static int pt_init_common(struct kunit *test)
 		.max_map_pages = 128,
 		.max_batch = PVDMA_MAX_BATCH,
 	};
+	fh.info = pvdma_limits;
+	fh.info.max_pinned_pages = 1 << 20;
+	fh.info.max_handles = FAKE_HANDLES;
 	KUNIT_ASSERT_EQ(test, pvdma_bufs_init(), 0);
 	pvdma_bounce = pt_pool;
 	KUNIT_ASSERT_EQ(test, pool_reinit(test, POOL_SIZE), 0);
@@ -407,11 +519,8 @@ static void pt_exit(struct kunit *test)
 		return;
 	if (t->pd) {
 		mutex_lock(&pvdma_mutex);
-		/* A leaked mapping keeps it attached: drop the ops by hand. */
-		if (pvdma_dev_del(t->pd)) {
-			atomic64_set(&t->pd->stats[PVDMA_STAT_LIVE], 0);
-			pvdma_dev_del(t->pd);
-		}
+		/* Releases what a failed test left mapped, too. */
+		pvdma_dev_del(t->pd);
 		mutex_unlock(&pvdma_mutex);
 	}
 	pvdma_bounce_exit();
@@ -419,7 +528,8 @@ static void pt_exit(struct kunit *test)
 	pvdma_bufs_exit();
 	memset(&pvdma_limits, 0, sizeof(pvdma_limits));
 	pvdma_host = pt_real_host;
-	xa_destroy(&fake_frames);
+	pvdma_stopped = false;
+	fake_reset();
 }
 
 /* ---- pvdma_guest_translate: the host serves the mapping ---- */
@@ -752,7 +862,8 @@ static void fallback_pool_beyond_mask_fails(struct kunit *test)
 
 	fh.base = FAKE_BASE_HIGH;
 	KUNIT_ASSERT_EQ(test, pool_reinit(test, POOL_SIZE), 0);
-	KUNIT_ASSERT_EQ(test, dma_set_mask(t->dev, DMA_BIT_MASK(32)), 0);
+	/* Set before the pool moved up: dma_set_mask() now refuses it. */
+	t->mask = DMA_BIT_MASK(32);
 	dma = dma_map_single(t->dev, buf, PAGE_SIZE, DMA_FROM_DEVICE);
 	KUNIT_EXPECT_TRUE(test, dma_mapping_error(t->dev, dma));
 	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_BEYOND_MASK), 1);
@@ -915,6 +1026,53 @@ static void fallback_sg_host_error_fails(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, n, 0);
 	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_HOST_ERROR), 1);
 	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_BOUNCED_MAPS), 0);
+	expect_clean(test);
+}
+
+/* A list that can never be mapped fails with -EIO: -ENOMEM is retried. */
+static void fallback_sg_never_fits_eio(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 7);
+	struct scatterlist sg, sgl[2];
+	struct sg_table sgt = { .sgl = &sg, .nents = 1, .orig_nents = 1 };
+	struct sg_table sgt2 = { .nents = 2, .orig_nents = 2 };
+
+	/* Two pages apart on the host for one entry, and no pool at all. */
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, 0), 0);
+	fh.stride = 2;
+	sg_init_one(&sg, buf, 2 * PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, dma_map_sgtable(t->dev, &sgt, DMA_TO_DEVICE, 0),
+			-EIO);
+
+	/* An entry longer than any run of the pool. */
+	fh.stride = 1;
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, POOL_SIZE), 0);
+	fh.stride = 2;
+	sg_init_one(&sg, buf, (POOL_CHUNK_PAGES + 1) * PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, dma_map_sgtable(t->dev, &sgt, DMA_TO_DEVICE, 0),
+			-EIO);
+
+	/* Two entries the pool holds one by one, but not both at once. */
+	fh.stride = 1;
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, SZ_256K), 0);
+	fh.stride = 2;
+	sg_init_table(sgl, 2);
+	sg_set_buf(&sgl[0], buf, 40 * PAGE_SIZE);
+	sg_set_buf(&sgl[1], buf + 64 * PAGE_SIZE, 40 * PAGE_SIZE);
+	sgt2.sgl = sgl;
+	KUNIT_EXPECT_EQ(test, dma_map_sgtable(t->dev, &sgt2, DMA_TO_DEVICE, 0),
+			-EIO);
+
+	/* The pool lies above the device's mask, and so does the host. */
+	fh.stride = 1;
+	fh.base = FAKE_BASE_HIGH;
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, POOL_SIZE), 0);
+	t->mask = DMA_BIT_MASK(32);
+	sg_init_one(&sg, buf, PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, dma_map_sgtable(t->dev, &sgt, DMA_TO_DEVICE, 0),
+			-EIO);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_MAPS), 0);
 	expect_clean(test);
 }
 
@@ -1226,6 +1384,75 @@ static void coherent_pool_keeps_host_alignment(struct kunit *test)
 	expect_clean(test);
 }
 
+/* A pool buffer the driver maps again is translated; unmap keeps it. */
+static void coherent_pool_buffer_mapped_again(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	struct sg_table sgt;
+	dma_addr_t dma, again;
+	void *cpu;
+
+	fake_fail(0, 1, -PVDMA_ENOSPC);
+	cpu = dma_alloc_coherent(t->dev, 2 * PAGE_SIZE, &dma, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, cpu);
+	KUNIT_ASSERT_TRUE(test, pvdma_bounce_is(dma));
+	memset(cpu, 0x5e, 2 * PAGE_SIZE);
+
+	/* Exported (as dma-buf does) and mapped as a list: translated. */
+	KUNIT_ASSERT_EQ(test, dma_get_sgtable(t->dev, &sgt, cpu, dma,
+					      2 * PAGE_SIZE), 0);
+	KUNIT_ASSERT_EQ(test, dma_map_sgtable(t->dev, &sgt, DMA_TO_DEVICE, 0),
+			0);
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live + 1);
+	dma_unmap_sgtable(t->dev, &sgt, DMA_TO_DEVICE, 0);
+	sg_free_table(&sgt);
+	/* The translation went back to the host; the buffer is still there. */
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live);
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_used(), 2U);
+
+	/* The same with the single-buffer API. */
+	again = dma_map_single(t->dev, cpu, 2 * PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, again));
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live + 1);
+	dma_unmap_single(t->dev, again, 2 * PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live);
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_used(), 2U);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_BAD_UNMAP), 0);
+	KUNIT_EXPECT_NULL(test, memchr_inv(cpu, 0x5e, 2 * PAGE_SIZE));
+	dma_free_coherent(t->dev, 2 * PAGE_SIZE, cpu, dma);
+	expect_clean(test);
+}
+
+/* A translated coherent buffer is aligned to its order on the host too. */
+static void coherent_translated_aligned(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	unsigned int order;
+	dma_addr_t dma;
+	void *cpu;
+
+	/* Host frames one page off their guest alignment. */
+	fh.base = FAKE_BASE_LOW + 1;
+	for (order = 1; order <= 3; order++) {
+		size_t size = PAGE_SIZE << order;
+
+		cpu = dma_alloc_coherent(t->dev, size, &dma, GFP_KERNEL);
+		KUNIT_ASSERT_NOT_NULL(test, cpu);
+		KUNIT_EXPECT_EQ(test, dma & (size - 1), 0ULL);
+		KUNIT_EXPECT_EQ(test, (unsigned long)cpu & (size - 1), 0UL);
+		dma_free_coherent(t->dev, size, cpu, dma);
+	}
+	/* Served by the pool, each for the reason it was not translated. */
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_BOUNCED_MAPS), 3);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_MISALIGNED), 3);
+	/* One page needs no alignment beyond the page: still translated. */
+	cpu = dma_alloc_coherent(t->dev, PAGE_SIZE, &dma, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, cpu);
+	KUNIT_EXPECT_FALSE(test, pvdma_bounce_is(dma));
+	dma_free_coherent(t->dev, PAGE_SIZE, cpu, dma);
+	expect_clean(test);
+}
+
 static void coherent_alloc_pages_dir(struct kunit *test)
 {
 	struct pt *t = test->priv;
@@ -1398,6 +1625,34 @@ static void pool_unmap_wrong_size(struct kunit *test)
 	expect_clean(test);
 }
 
+/* Syncs and unmaps copy no byte beyond what was bounced. */
+static void pool_sync_clamped_to_mapping(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+
+	memset(buf, 0x11, PAGE_SIZE);
+	dma = bounce_one(test, buf + 16, 100, DMA_FROM_DEVICE);
+	/* The device writes the whole pool page, not just the 100 bytes. */
+	dev_fill(test, dma - 16, 0xaa, PAGE_SIZE);
+	/* A sync longer than the mapping copies the mapping only. */
+	dma_sync_single_for_cpu(t->dev, dma, PAGE_SIZE - 16, DMA_FROM_DEVICE);
+	KUNIT_EXPECT_NULL(test, memchr_inv(buf + 16, 0xaa, 100));
+	KUNIT_EXPECT_NULL(test, memchr_inv(buf, 0x11, 16));
+	KUNIT_EXPECT_NULL(test, memchr_inv(buf + 116, 0x11, PAGE_SIZE - 116));
+	/* So does an unmap given a larger size. */
+	memset(buf, 0x11, PAGE_SIZE);
+	dma_unmap_single(t->dev, dma, 200, DMA_FROM_DEVICE);
+	KUNIT_EXPECT_NULL(test, memchr_inv(buf + 16, 0xaa, 100));
+	KUNIT_EXPECT_NULL(test, memchr_inv(buf + 116, 0x11, PAGE_SIZE - 116));
+	/* A sync of a pool page no longer handed out copies nothing. */
+	memset(buf, 0x11, PAGE_SIZE);
+	dma_sync_single_for_cpu(t->dev, dma, 100, DMA_FROM_DEVICE);
+	KUNIT_EXPECT_NULL(test, memchr_inv(buf, 0x11, PAGE_SIZE));
+	expect_clean(test);
+}
+
 /* ---- pvdma_guest_swiotlb: the kernel's swiotlb as the bounce pool ---- */
 
 static void swiotlb_pinned_per_segment(struct kunit *test)
@@ -1501,7 +1756,8 @@ static void swiotlb_beyond_mask_fails(struct kunit *test)
 
 	fh.base = FAKE_BASE_HIGH;
 	KUNIT_ASSERT_EQ(test, pool_reinit(test, POOL_SIZE), 0);
-	KUNIT_ASSERT_EQ(test, dma_set_mask(t->dev, DMA_BIT_MASK(32)), 0);
+	/* Set before the pool moved up: dma_set_mask() now refuses it. */
+	t->mask = DMA_BIT_MASK(32);
 	fake_fail(0, 1, -PVDMA_ENOSPC);
 	dma = dma_map_single(t->dev, buf, PAGE_SIZE, DMA_TO_DEVICE);
 	KUNIT_EXPECT_TRUE(test, dma_mapping_error(t->dev, dma));
@@ -1541,6 +1797,34 @@ static void ops_dma_supported(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, dma_set_mask(t->dev, DMA_BIT_MASK(31)), 0);
 	KUNIT_ASSERT_EQ(test, pool_reinit(test, 0), 0);
 	KUNIT_EXPECT_EQ(test, dma_set_mask(t->dev, DMA_BIT_MASK(31)), -EIO);
+	expect_clean(test);
+}
+
+/* A pool above the mask cannot serve what translation cannot. */
+static void ops_dma_supported_pool_above_mask(struct kunit *test)
+{
+	struct pt *t = test->priv;
+
+	fh.base = FAKE_BASE_HIGH;
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, POOL_SIZE), 0);
+	KUNIT_EXPECT_EQ(test, dma_set_mask(t->dev, DMA_BIT_MASK(32)), -EIO);
+	KUNIT_EXPECT_EQ(test, dma_set_coherent_mask(t->dev, DMA_BIT_MASK(32)),
+			-EIO);
+	KUNIT_EXPECT_EQ(test, dma_set_mask(t->dev, DMA_BIT_MASK(64)), 0);
+	/* Without a pool every mapping is checked on its own, as before. */
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, 0), 0);
+	KUNIT_EXPECT_EQ(test, dma_set_mask(t->dev, DMA_BIT_MASK(32)), 0);
+	expect_clean(test);
+}
+
+/* Every counter has its debugfs file, and the trace events its name. */
+static void ops_stat_names(struct kunit *test)
+{
+	int i;
+
+	for (i = 0; i < PVDMA_NR_STATS; i++)
+		KUNIT_EXPECT_NOT_NULL_MSG(test, pvdma_stat_names[i],
+					  "counter %d has no name", i);
 	expect_clean(test);
 }
 
@@ -1619,30 +1903,27 @@ static void ops_mmap_bounds(struct kunit *test)
 	expect_clean(test);
 }
 
-static void ops_detach_waits_for_mappings(struct kunit *test)
+/*
+ * Detach is for a device that can no longer DMA: what its driver left
+ * mapped goes back to the host with it.
+ */
+static void ops_detach_releases_leftovers(struct kunit *test)
 {
 	struct pt *t = test->priv;
 	void *buf = pt_pages(test, 0);
 	dma_addr_t dma;
-	int ret;
 
 	dma = dma_map_single(t->dev, buf, PAGE_SIZE, DMA_TO_DEVICE);
 	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_ASSERT_EQ(test, fh.live, t->pool_live + 1);
 	mutex_lock(&pvdma_mutex);
-	ret = pvdma_dev_del(t->pd);
+	pvdma_dev_del(t->pd);
 	mutex_unlock(&pvdma_mutex);
-	KUNIT_EXPECT_EQ(test, ret, -EBUSY);
-	KUNIT_EXPECT_PTR_EQ(test, get_dma_ops(t->dev), &pvdma_dma_ops);
-	dma_unmap_single(t->dev, dma, PAGE_SIZE, DMA_TO_DEVICE);
-
-	mutex_lock(&pvdma_mutex);
-	ret = pvdma_dev_del(t->pd);
-	mutex_unlock(&pvdma_mutex);
-	KUNIT_EXPECT_EQ(test, ret, 0);
+	t->pd = NULL;
 	KUNIT_EXPECT_NULL(test, get_dma_ops(t->dev));
 	KUNIT_EXPECT_NULL(test, pvdma_find(t->dev));
-	t->pd = NULL;
 	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live);
+	KUNIT_EXPECT_EQ(test, fh.bad_unmaps, 0U);
 }
 
 static void ops_attach_resets_need_sync(struct kunit *test)
@@ -1651,7 +1932,7 @@ static void ops_attach_resets_need_sync(struct kunit *test)
 	int ret;
 
 	mutex_lock(&pvdma_mutex);
-	KUNIT_ASSERT_EQ(test, pvdma_dev_del(t->pd), 0);
+	pvdma_dev_del(t->pd);
 	t->pd = NULL;
 	/* dma-direct may have found syncs unneeded before pvdma came. */
 	t->dev->dma_skip_sync = true;
@@ -1662,6 +1943,72 @@ static void ops_attach_resets_need_sync(struct kunit *test)
 	KUNIT_EXPECT_NOT_NULL(test, t->pd);
 	KUNIT_EXPECT_FALSE(test, t->dev->dma_skip_sync);
 	KUNIT_EXPECT_TRUE(test, dma_need_sync(t->dev, 0));
+}
+
+/* Two lists with the same first DMA address and length, other pages. */
+static void translate_unmap_sg_exact_ranges(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 2);
+	struct scatterlist a[2], b[2];
+
+	/* Every page apart on the host: nothing merges. */
+	fh.stride = 2;
+	sg_init_table(a, 2);
+	sg_set_buf(&a[0], buf, PAGE_SIZE);
+	sg_set_buf(&a[1], buf + PAGE_SIZE, PAGE_SIZE);
+	sg_init_table(b, 2);
+	sg_set_buf(&b[0], buf, PAGE_SIZE);
+	sg_set_buf(&b[1], buf + 2 * PAGE_SIZE, PAGE_SIZE);
+	KUNIT_ASSERT_EQ(test, dma_map_sg(t->dev, a, 2, DMA_FROM_DEVICE), 2);
+	KUNIT_ASSERT_EQ(test, dma_map_sg(t->dev, b, 2, DMA_FROM_DEVICE), 2);
+	KUNIT_ASSERT_EQ(test, sg_dma_address(&a[0]), sg_dma_address(&b[0]));
+
+	/* The device still writes b's second page: it must stay pinned. */
+	dma_unmap_sg(t->dev, a, 2, DMA_FROM_DEVICE);
+	KUNIT_EXPECT_TRUE(test, fake_pinned(virt_to_phys(buf + 2 * PAGE_SIZE)));
+	KUNIT_EXPECT_FALSE(test, fake_pinned(virt_to_phys(buf + PAGE_SIZE)));
+	dma_unmap_sg(t->dev, b, 2, DMA_FROM_DEVICE);
+	KUNIT_EXPECT_FALSE(test, fake_pinned(virt_to_phys(buf)));
+	expect_clean(test);
+}
+
+/* unmap_page takes neither a list's handle nor one of another direction. */
+static void translate_unmap_single_exact(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 1);
+	struct scatterlist sgl[2];
+	dma_addr_t one, from, to;
+	u64 h_one, h_sg, h_from;
+
+	/* The same two pages as one buffer, then as a list merged by the host. */
+	one = dma_map_single(t->dev, buf, 2 * PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, one));
+	h_one = fh.last_handle;
+	sg_init_table(sgl, 2);
+	sg_set_buf(&sgl[0], buf, PAGE_SIZE);
+	sg_set_buf(&sgl[1], buf + PAGE_SIZE, PAGE_SIZE);
+	KUNIT_ASSERT_EQ(test, dma_map_sg(t->dev, sgl, 2, DMA_TO_DEVICE), 1);
+	h_sg = fh.last_handle;
+	KUNIT_ASSERT_EQ(test, sg_dma_address(sgl), one);
+	KUNIT_ASSERT_EQ(test, sg_dma_len(sgl), 2 * PAGE_SIZE);
+	dma_unmap_single(t->dev, one, 2 * PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, fh.last_released, h_one);
+	dma_unmap_sg(t->dev, sgl, 2, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, fh.last_released, h_sg);
+
+	/* One buffer both ways: each unmap releases its own direction. */
+	from = dma_map_single(t->dev, buf, PAGE_SIZE, DMA_FROM_DEVICE);
+	h_from = fh.last_handle;
+	to = dma_map_single(t->dev, buf, PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_ASSERT_EQ(test, from, to);
+	dma_unmap_single(t->dev, from, PAGE_SIZE, DMA_FROM_DEVICE);
+	KUNIT_EXPECT_EQ(test, fh.last_released, h_from);
+	/* Unmapped in the wrong direction, but the only fit: released. */
+	dma_unmap_single(t->dev, to, PAGE_SIZE, DMA_FROM_DEVICE);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_BAD_UNMAP), 0);
+	expect_clean(test);
 }
 
 static struct kunit_case translate_cases[] = {
@@ -1675,6 +2022,8 @@ static struct kunit_case translate_cases[] = {
 	KUNIT_CASE(translate_sg_scattered),
 	KUNIT_CASE(translate_sg_split_to_max_seg),
 	KUNIT_CASE(translate_sg_split_to_boundary),
+	KUNIT_CASE(translate_unmap_sg_exact_ranges),
+	KUNIT_CASE(translate_unmap_single_exact),
 	{}
 };
 
@@ -1694,6 +2043,7 @@ static struct kunit_case fallback_cases[] = {
 	KUNIT_CASE(fallback_sg_long_list),
 	KUNIT_CASE(fallback_sg_unwind),
 	KUNIT_CASE(fallback_sg_host_error_fails),
+	KUNIT_CASE(fallback_sg_never_fits_eio),
 	{}
 };
 
@@ -1721,6 +2071,8 @@ static struct kunit_case coherent_cases[] = {
 	KUNIT_CASE(coherent_alloc_pages_dir),
 	KUNIT_CASE(coherent_alloc_pages_from_pool),
 	KUNIT_CASE(coherent_free_unknown),
+	KUNIT_CASE(coherent_pool_buffer_mapped_again),
+	KUNIT_CASE(coherent_translated_aligned),
 	{}
 };
 
@@ -1733,6 +2085,7 @@ static struct kunit_case pool_cases[] = {
 	KUNIT_CASE(pool_runs_stay_host_contiguous),
 	KUNIT_CASE(pool_full_then_free),
 	KUNIT_CASE(pool_unmap_wrong_size),
+	KUNIT_CASE(pool_sync_clamped_to_mapping),
 	{}
 };
 
@@ -1751,24 +2104,28 @@ static struct kunit_case swiotlb_cases[] = {
 	KUNIT_CASE(coherent_not_contiguous),
 	KUNIT_CASE(coherent_refused),
 	KUNIT_CASE(coherent_beyond_mask),
+	KUNIT_CASE(coherent_pool_buffer_mapped_again),
 	{}
 };
 
 static struct kunit_case ops_cases[] = {
 	KUNIT_CASE(ops_dma_supported),
+	KUNIT_CASE(ops_dma_supported_pool_above_mask),
+	KUNIT_CASE(ops_stat_names),
 	KUNIT_CASE(ops_required_mask),
 	KUNIT_CASE(ops_max_mapping_size),
 	KUNIT_CASE(ops_map_resource_refused),
 	KUNIT_CASE(ops_get_sgtable),
 	KUNIT_CASE(ops_mmap_bounds),
-	KUNIT_CASE(ops_detach_waits_for_mappings),
+	KUNIT_CASE(ops_detach_releases_leftovers),
 	KUNIT_CASE(ops_attach_resets_need_sync),
 	{}
 };
 
 /* ---- pvdma_guest_cache: translations kept after unmap ---- */
 
-static struct pvdma_shared cache_status;
+/* A page of its own, as the host wants a status page to be. */
+static struct pvdma_shared cache_status __aligned(PAGE_SIZE);
 
 static int cache_init(struct kunit *test)
 {
@@ -1780,6 +2137,8 @@ static int cache_init(struct kunit *test)
 	fh.batches = 0;
 	cache_status.epoch = 1;
 	pvdma_status = &cache_status;
+	/* The fake bumps the epoch there. */
+	fh.status = &cache_status;
 	pvdma_cache_on = true;
 	pvdma_cache_entries = 1024;
 	pvdma_cache_pages = 16384;
@@ -1788,6 +2147,7 @@ static int cache_init(struct kunit *test)
 
 static void cache_exit(struct kunit *test)
 {
+	pvdma_cache_on = true;
 	pt_exit(test);
 	pvdma_status = NULL;
 	pvdma_cache_on = true;
@@ -2020,7 +2380,9 @@ static void cache_status_lost_registered_again(struct kunit *test)
 		dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
 	}
 	KUNIT_EXPECT_EQ(test, fh.shared_calls, 1U);
-	KUNIT_EXPECT_EQ(test, cache_status.epoch, 101);
+	/* Registered again: the host wrote its epoch there. */
+	KUNIT_EXPECT_NE(test, READ_ONCE(cache_status.epoch), 0ULL);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(cache_status.epoch), fh.epoch);
 	/* The translation kept before was released, not reused. */
 	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHE_STALE), 1);
 	KUNIT_EXPECT_EQ(test, fh.maps, 2U);
@@ -2234,6 +2596,166 @@ static void cache_force_bounce(struct kunit *test)
 	cache_expect_clean(test);
 }
 
+/* The epoch moves while the host translates: the translation is stale. */
+static void cache_epoch_moves_during_map(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *a = pt_pages(test, 0), *b = pt_pages(test, 0);
+	dma_addr_t dma, stale;
+
+	fh.bump_on_map = fh.maps + 1;
+	stale = dma_map_single(t->dev, a, 64, DMA_TO_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, stale));
+	KUNIT_ASSERT_EQ(test, fh.epoch, 2ULL);
+	/* Another map sees the new epoch... */
+	dma = dma_map_single(t->dev, b, 64, DMA_TO_DEVICE);
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	/* ...and a's translation, made before it, must not be kept. */
+	dma_unmap_single(t->dev, stale, 64, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, fh.unmaps, 1U);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHED), 1);
+	dma = dma_map_single(t->dev, a, 64, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, (u64)dma, fake_hpa(virt_to_phys(a)));
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	cache_expect_clean(test);
+}
+
+/* The same for the map retried after the host's -PVDMA_ENOSPC. */
+static void cache_epoch_moves_during_retry(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *a = pt_pages(test, 0), *b = pt_pages(test, 0);
+	void *c = pt_pages(test, 0);
+	dma_addr_t dma, stale;
+
+	/* One handle left, which c's kept translation takes. */
+	fh.max_handles = t->pool_live + 1;
+	dma = dma_map_single(t->dev, c, 64, DMA_TO_DEVICE);
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	/* a is refused, c released, and the retry races with the epoch. */
+	fh.bump_on_map = fh.maps + 2;
+	stale = dma_map_single(t->dev, a, 64, DMA_TO_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, stale));
+	KUNIT_ASSERT_FALSE(test, pvdma_bounce_is(stale));
+	KUNIT_ASSERT_EQ(test, fh.epoch, 2ULL);
+	fh.max_handles = FAKE_HANDLES;
+	dma = dma_map_single(t->dev, b, 64, DMA_TO_DEVICE);
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	dma_unmap_single(t->dev, stale, 64, DMA_TO_DEVICE);
+	/* b only. */
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHED), 1);
+	dma = dma_map_single(t->dev, a, 64, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, (u64)dma, fake_hpa(virt_to_phys(a)));
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	cache_expect_clean(test);
+}
+
+/* A translation handed back after the epoch moved is not kept again. */
+static void cache_undo_get_after_epoch_moved(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *a = pt_pages(test, 0), *b = pt_pages(test, 0);
+	u64 *scratch = pt_pages(test, 0);
+	struct pvdma_range ra = { .gpa = virt_to_phys(a), .len = 64 };
+	struct pvdma_range rb = { .gpa = virt_to_phys(b), .len = 64 };
+	struct pvdma_map *hit;
+	dma_addr_t dma;
+
+	dma = dma_map_single(t->dev, a, 64, DMA_TO_DEVICE);
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	/* A map takes a's kept translation, then finds it unsuitable... */
+	hit = pvdma_cache_get(t->pd, &ra, 1, PVDMA_MAP_TO_DEVICE, scratch);
+	KUNIT_ASSERT_NOT_NULL(test, hit);
+	/* ...while the epoch moves and a map on another CPU sees it. */
+	fake_bump_epoch();
+	KUNIT_EXPECT_NULL(test, pvdma_cache_get(t->pd, &rb, 1,
+						PVDMA_MAP_TO_DEVICE, scratch));
+	pvdma_cache_undo_get(t->pd, hit);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHED), 0);
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live);
+	dma = dma_map_single(t->dev, a, 64, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, (u64)dma, fake_hpa(virt_to_phys(a)));
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	cache_expect_clean(test);
+}
+
+/* A host at its limit gets back what other devices keep, too. */
+static void cache_enospc_flushes_every_device(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *a = pt_pages(test, 0), *b = pt_pages(test, 0);
+	struct pvdma_dev *pd2;
+	struct device *dev2;
+	dma_addr_t dma;
+	int ret;
+
+	dev2 = kunit_device_register(test, "pvdma-guest-test2");
+	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dev2);
+	dev2->coherent_dma_mask = DMA_BIT_MASK(64);
+	mutex_lock(&pvdma_mutex);
+	ret = pvdma_dev_add(dev2);
+	mutex_unlock(&pvdma_mutex);
+	KUNIT_ASSERT_EQ(test, ret, 0);
+	pd2 = pvdma_find(dev2);
+	KUNIT_ASSERT_NOT_NULL(test, pd2);
+
+	/* The other device keeps the last handle the host gives. */
+	fh.max_handles = t->pool_live + 1;
+	dma = dma_map_single(dev2, b, 64, DMA_TO_DEVICE);
+	dma_unmap_single(dev2, dma, 64, DMA_TO_DEVICE);
+	KUNIT_ASSERT_EQ(test, pvdma_stat_read(pd2, PVDMA_STAT_CACHED), 1);
+	/* So this device's map must get it back rather than bounce. */
+	dma = dma_map_single(t->dev, a, 64, DMA_TO_DEVICE);
+	KUNIT_EXPECT_FALSE(test, pvdma_bounce_is(dma));
+	KUNIT_EXPECT_EQ(test, pvdma_stat_read(pd2, PVDMA_STAT_CACHED), 0);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_HOST_REFUSED), 0);
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+
+	mutex_lock(&pvdma_mutex);
+	pvdma_dev_del(pd2);
+	mutex_unlock(&pvdma_mutex);
+	cache_expect_clean(test);
+}
+
+static struct pvdma_dev *race_pd;
+static unsigned int race_calls;
+
+/*
+ * Stands in for pvdma_cache_keepable(): the unmap's first look finds the
+ * cache on, and "echo 0 > cache" lands right after it, as it can on
+ * another CPU: the cache goes off and everything kept is released.
+ */
+static bool cache_off_after_first_look(const struct pvdma_map *map)
+{
+	if (!race_calls++) {
+		WRITE_ONCE(pvdma_cache_on, false);
+		pvdma_release_cached(race_pd);
+		return true;
+	}
+	return READ_ONCE(pvdma_cache_on);
+}
+
+static void cache_off_races_unmap(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+
+	dma = dma_map_single(t->dev, buf, 64, DMA_TO_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	race_pd = t->pd;
+	race_calls = 0;
+	kunit_activate_static_stub(test, pvdma_cache_keepable,
+				   cache_off_after_first_look);
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	kunit_deactivate_static_stub(test, pvdma_cache_keepable);
+	KUNIT_ASSERT_GE(test, race_calls, 1U);
+	/* cache=0 hands every kept pin back: none may slip in behind it. */
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHED), 0);
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live);
+	cache_expect_clean(test);
+}
+
 static struct kunit_case cache_cases[] = {
 	KUNIT_CASE(cache_recycled_single_no_exit),
 	KUNIT_CASE(cache_recycled_sg_same_segments),
@@ -2251,6 +2773,11 @@ static struct kunit_case cache_cases[] = {
 	KUNIT_CASE(cache_coherent_free_releases),
 	KUNIT_CASE(cache_hit_beyond_mask),
 	KUNIT_CASE(cache_force_bounce),
+	KUNIT_CASE(cache_epoch_moves_during_map),
+	KUNIT_CASE(cache_epoch_moves_during_retry),
+	KUNIT_CASE(cache_undo_get_after_epoch_moved),
+	KUNIT_CASE(cache_enospc_flushes_every_device),
+	KUNIT_CASE(cache_off_races_unmap),
 	{}
 };
 
@@ -2259,6 +2786,450 @@ static struct kunit_suite pvdma_guest_cache = {
 	.init = cache_init,
 	.exit = cache_exit,
 	.test_cases = cache_cases,
+};
+
+/* ---- pvdma_guest_log: what pvdma says in the kernel log ---- */
+
+/* Mark the end of the kernel log, to read only what comes after. */
+static void log_mark(struct kmsg_dump_iter *it)
+{
+	kmsg_dump_rewind(it);
+	it->cur_seq = it->next_seq;
+}
+
+/* Did pvdma log anything since log_mark()? */
+static bool log_has_pvdma(struct kmsg_dump_iter *it)
+{
+	char line[256];
+	bool found = false;
+	size_t len;
+
+	while (kmsg_dump_get_line(it, false, line, sizeof(line) - 1, &len)) {
+		line[len] = '\0';
+		if (strstr(line, "pvdma: "))
+			found = true;
+	}
+	return found;
+}
+
+/* DMA_ATTR_NO_WARN and __GFP_NOWARN: the caller handles the failure. */
+static void log_no_warn_is_quiet(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	struct kmsg_dump_iter it;
+	struct scatterlist sg;
+	dma_addr_t dma;
+	void *cpu;
+
+	/* No pool, and a host that refuses: every mapping fails. */
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, 0), 0);
+	log_mark(&it);
+	fake_fail(0, 1, -PVDMA_ENOSPC);
+	dma = dma_map_single_attrs(t->dev, buf, 64, DMA_TO_DEVICE,
+				   DMA_ATTR_NO_WARN);
+	KUNIT_EXPECT_TRUE(test, dma_mapping_error(t->dev, dma));
+	fake_fail(0, 1, -KVM_EFAULT);
+	sg_init_one(&sg, buf, 64);
+	KUNIT_EXPECT_EQ(test, dma_map_sg_attrs(t->dev, &sg, 1, DMA_TO_DEVICE,
+					       DMA_ATTR_NO_WARN), 0);
+	fake_fail(0, 1, -PVDMA_ENOSPC);
+	cpu = dma_alloc_attrs(t->dev, PAGE_SIZE, &dma, GFP_KERNEL,
+			      DMA_ATTR_NO_WARN);
+	KUNIT_EXPECT_NULL(test, cpu);
+	fake_fail(0, 1, -PVDMA_ENOSPC);
+	cpu = dma_alloc_coherent(t->dev, PAGE_SIZE, &dma,
+				 GFP_KERNEL | __GFP_NOWARN);
+	KUNIT_EXPECT_NULL(test, cpu);
+	dma = dma_map_resource(t->dev, 0xfe000000, PAGE_SIZE, DMA_TO_DEVICE,
+			       DMA_ATTR_NO_WARN);
+	KUNIT_EXPECT_TRUE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_EXPECT_FALSE(test, log_has_pvdma(&it));
+	/* Quiet, but still counted. */
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_FAILURES), 5);
+
+	/* Without it, the same failure is reported. */
+	log_mark(&it);
+	fake_fail(0, 1, -PVDMA_ENOSPC);
+	dma = dma_map_single(t->dev, buf, 64, DMA_TO_DEVICE);
+	KUNIT_EXPECT_TRUE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_EXPECT_TRUE(test, log_has_pvdma(&it));
+	expect_clean(test);
+}
+
+static struct kunit_case log_cases[] = {
+	KUNIT_CASE(log_no_warn_is_quiet),
+	{}
+};
+
+/* ---- pvdma_guest_life: start, reboot, kexec, crash, hibernation, unload ---- */
+
+static int life_init(struct kunit *test)
+{
+	int ret = pt_init(test);
+	struct pt *t = test->priv;
+
+	/* As pvdma starts: with its status page registered, cache on. */
+	t->status = pt_pages(test, 0);
+	KUNIT_ASSERT_EQ(test, fake_set_shared(virt_to_phys(t->status), 0), 0);
+	pvdma_status = t->status;
+	pvdma_cache_on = true;
+	return ret;
+}
+
+static void life_exit(struct kunit *test)
+{
+	pt_exit(test);
+	pvdma_status = NULL;
+	pvdma_ready = false;
+}
+
+/* Pin @buf's page as an earlier kernel of this VM did, with its own descriptors. */
+static void life_leftover(struct kunit *test, void *buf)
+{
+	struct pvdma_range *r = pt_pages(test, 0);
+	struct pvdma_map_result *res = (void *)r + 64;
+
+	r->gpa = virt_to_phys(buf);
+	r->len = PAGE_SIZE;
+	res->max_segs = 1;
+	KUNIT_ASSERT_EQ(test, fake_map(virt_to_phys(r), 1, virt_to_phys(res),
+				       PVDMA_MAP_FROM_DEVICE), 0);
+}
+
+/* A kernel starting after a reboot or kexec of the VM drops what was left. */
+static void life_start_from_clean_slate(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+
+	/* Starting: no pool yet, but an earlier kernel's pin and status page. */
+	pvdma_bounce_exit();
+	t->pool_live = 0;
+	life_leftover(test, buf);
+	KUNIT_ASSERT_EQ(test, fh.live, 1U);
+
+	/* A crash kernel keeps them: the crashed kernel's devices may DMA. */
+	KUNIT_ASSERT_EQ(test, pvdma_probe_limits(false), 0);
+	KUNIT_EXPECT_EQ(test, fh.probe_flags, 0U);
+	KUNIT_EXPECT_EQ(test, fh.live, 1U);
+	KUNIT_EXPECT_NOT_NULL(test, fh.status);
+
+	/* Any other kernel starts from a clean slate. */
+	KUNIT_ASSERT_EQ(test, pvdma_probe_limits(true), 0);
+	KUNIT_EXPECT_EQ(test, fh.probe_flags, PVDMA_PROBE_RESET);
+	KUNIT_EXPECT_EQ(test, fh.live, 0U);
+	KUNIT_EXPECT_NULL(test, fh.status);
+	/* ABI: the info is 8-aligned and within one page. */
+	KUNIT_EXPECT_TRUE(test, IS_ALIGNED(fh.probe_gpa, 8));
+	KUNIT_EXPECT_LE(test, offset_in_page(fh.probe_gpa) +
+			sizeof(struct pvdma_info), PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, pvdma_limits.max_ranges, 16U);
+
+	/* A host from before PVDMA_PROBE_RESET still serves the guest. */
+	fh.reset_unknown = true;
+	life_leftover(test, buf);
+	KUNIT_EXPECT_EQ(test, pvdma_probe_limits(true), 0);
+	KUNIT_EXPECT_EQ(test, fh.live, 1U);
+	fake_release_all();
+
+	KUNIT_ASSERT_EQ(test, pool_reinit(test, POOL_SIZE), 0);
+	expect_clean(test);
+}
+
+/* However many pages the host takes per MAP, the guest sends a bounded map. */
+static void life_map_pages_bounded(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	struct pvdma_info saved = pvdma_limits;
+	unsigned int nents = 9, i;
+	struct scatterlist *sgl;
+	int n;
+
+	fh.info.max_map_pages = 8192;
+	KUNIT_ASSERT_EQ(test, pvdma_probe_limits(false), 0);
+	KUNIT_EXPECT_LE(test, pvdma_limits.max_map_pages,
+			(u32)MAX_ORDER_NR_PAGES);
+	KUNIT_EXPECT_LE(test, dma_max_mapping_size(t->dev),
+			(size_t)MAX_ORDER_NR_PAGES << PAGE_SHIFT);
+
+	/* 9 x 512 KiB: 1152 pages in one list. */
+	sgl = kunit_kcalloc(test, nents, sizeof(*sgl), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, sgl);
+	sg_init_table(sgl, nents);
+	for (i = 0; i < nents; i++)
+		sg_set_buf(&sgl[i], pt_pages(test, 7), SZ_512K);
+	fh.max_pages_seen = 0;
+	n = dma_map_sg(t->dev, sgl, nents, DMA_TO_DEVICE);
+	KUNIT_EXPECT_LE(test, fh.max_pages_seen, (u32)MAX_ORDER_NR_PAGES);
+	if (n)
+		dma_unmap_sg(t->dev, sgl, nents, DMA_TO_DEVICE);
+	pvdma_limits = saved;
+	cache_expect_clean(test);
+}
+
+/* Reboot, halt or kexec: once devices are shut down, everything goes back. */
+static void life_reboot_releases_everything(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *a = pt_pages(test, 0), *b = pt_pages(test, 0);
+	struct pvdma_shared *old = t->status;
+	struct scatterlist sg;
+	dma_addr_t live, dma;
+	u64 epoch;
+	void *cpu;
+
+	/* A mapping still live, one kept, and the bounce pool's pins. */
+	live = dma_map_single(t->dev, a, 64, DMA_FROM_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, live));
+	dma = dma_map_single(t->dev, b, 64, DMA_TO_DEVICE);
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	KUNIT_ASSERT_EQ(test, fh.live, t->pool_live + 2);
+
+	pvdma_reboot_release(true);
+	/* The host forgot this kernel: no pin, no status page to write. */
+	KUNIT_EXPECT_EQ(test, fh.resets, 1U);
+	KUNIT_EXPECT_EQ(test, fh.live, 0U);
+	KUNIT_EXPECT_NULL(test, fh.status);
+	epoch = old->epoch;
+	fake_bump_epoch();
+	/* The old page, someone else's memory by now, is not written. */
+	KUNIT_EXPECT_EQ(test, old->epoch, epoch);
+
+	/* Nothing new is pinned, nor bounced through released memory. */
+	dma = dma_map_single(t->dev, b, 64, DMA_TO_DEVICE);
+	KUNIT_EXPECT_TRUE(test, dma_mapping_error(t->dev, dma));
+	sg_init_one(&sg, b, 64);
+	KUNIT_EXPECT_EQ(test, dma_map_sg(t->dev, &sg, 1, DMA_TO_DEVICE), 0);
+	cpu = dma_alloc_coherent(t->dev, PAGE_SIZE, &dma, GFP_KERNEL);
+	KUNIT_EXPECT_NULL(test, cpu);
+	KUNIT_EXPECT_EQ(test, fh.live, 0U);
+	/* A driver that still unmaps is not told the host forgot it. */
+	dma_unmap_single(t->dev, live, 64, DMA_FROM_DEVICE);
+	KUNIT_EXPECT_EQ(test, fh.bad_unmaps, 0U);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_LIVE), 0);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_HOST_ERROR), 0);
+}
+
+/* A crash kernel's shutdown: the crashed kernel's devices may still DMA. */
+static void life_kdump_shutdown_keeps_pins(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *a = pt_pages(test, 0);
+	struct pvdma_shared *old = t->status;
+	dma_addr_t live;
+	u64 epoch;
+
+	live = dma_map_single(t->dev, a, 64, DMA_FROM_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, live));
+	pvdma_reboot_release(false);
+	KUNIT_EXPECT_EQ(test, fh.resets, 0U);
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live + 1);
+	KUNIT_EXPECT_NULL(test, fh.status);
+	epoch = old->epoch;
+	fake_bump_epoch();
+	/* The old page, someone else's memory by now, is not written. */
+	KUNIT_EXPECT_EQ(test, old->epoch, epoch);
+	/* What is still live is released one by one, as ever. */
+	dma_unmap_single(t->dev, live, 64, DMA_FROM_DEVICE);
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live);
+	cache_expect_clean(test);
+}
+
+/* A host that does not know PVDMA_PROBE_RESET: the page goes, pins stay. */
+static void life_reboot_old_host(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *a = pt_pages(test, 0);
+	dma_addr_t live;
+
+	fh.reset_unknown = true;
+	live = dma_map_single(t->dev, a, 64, DMA_FROM_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, live));
+	pvdma_reboot_release(true);
+	KUNIT_EXPECT_NULL(test, fh.status);
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live + 1);
+	dma_unmap_single(t->dev, live, 64, DMA_FROM_DEVICE);
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live);
+	cache_expect_clean(test);
+}
+
+/* Panic: devices run on until the reset, but the page must not be written. */
+static void life_panic_clears_page_only(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *a = pt_pages(test, 0), *b = pt_pages(test, 0);
+	struct pvdma_shared *old = t->status;
+	dma_addr_t live, dma;
+	u64 epoch;
+
+	live = dma_map_single(t->dev, a, 64, DMA_FROM_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, live));
+	pvdma_panic_clear();
+	KUNIT_EXPECT_NULL(test, fh.status);
+	KUNIT_EXPECT_EQ(test, fh.resets, 0U);
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live + 1);
+	epoch = old->epoch;
+	fake_bump_epoch();
+	/* The old page, someone else's memory by now, is not written. */
+	KUNIT_EXPECT_EQ(test, old->epoch, epoch);
+	/* A panic console on the device (netconsole) still maps. */
+	dma = dma_map_single(t->dev, b, 64, DMA_TO_DEVICE);
+	KUNIT_EXPECT_FALSE(test, dma_mapping_error(t->dev, dma));
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	dma_unmap_single(t->dev, live, 64, DMA_FROM_DEVICE);
+	cache_expect_clean(test);
+}
+
+static void life_hibernation_refused(struct kunit *test)
+{
+	KUNIT_EXPECT_EQ(test, pvdma_pm_notify(NULL, PM_HIBERNATION_PREPARE,
+					      NULL),
+			notifier_from_errno(-EBUSY));
+	KUNIT_EXPECT_EQ(test, pvdma_pm_notify(NULL, PM_RESTORE_PREPARE, NULL),
+			notifier_from_errno(-EBUSY));
+	/* Suspend to RAM keeps the VM, and every host address, as it is. */
+	KUNIT_EXPECT_EQ(test, pvdma_pm_notify(NULL, PM_SUSPEND_PREPARE, NULL),
+			NOTIFY_DONE);
+	cache_expect_clean(test);
+}
+
+/* Bind @dev to a driver of the kunit bus, as a PCI driver would bind. */
+static void life_bind(struct kunit *test, struct device *dev)
+{
+	if (!dev->driver)
+		KUNIT_ASSERT_EQ(test, device_attach(dev), 1);
+	KUNIT_ASSERT_NOT_NULL(test, dev->driver);
+}
+
+static void life_try_attach(struct pt *t)
+{
+	device_lock(t->dev);
+	mutex_lock(&pvdma_mutex);
+	pvdma_try_attach(t->dev);
+	mutex_unlock(&pvdma_mutex);
+	device_unlock(t->dev);
+	t->pd = pvdma_find(t->dev);
+}
+
+/* Unload: the device is unbound, kept from drivers, and released. */
+static void life_unload_fences_device(struct kunit *test)
+{
+	static const struct device_driver edu = { .name = "pvdma_edu_test" };
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+
+	/* A driver bound while pvdma was going away, with a mapping live. */
+	life_bind(test, t->dev);
+	dma = dma_map_single(t->dev, buf, 64, DMA_FROM_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	pvdma_dev_leave(t->pd);
+	t->pd = pvdma_find(t->dev);
+	KUNIT_EXPECT_NULL(test, t->pd);
+	KUNIT_EXPECT_NULL(test, t->dev->driver);
+	KUNIT_EXPECT_NULL(test, get_dma_ops(t->dev));
+	/* No driver may bind: it would program guest-physical addresses. */
+	KUNIT_EXPECT_EQ(test, device_match_driver_override(t->dev, &edu), 0);
+	/* What the driver left mapped went back to the host. */
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live);
+}
+
+/* Loading pvdma again attaches the device and lifts its fence, only its. */
+static void life_reload_lifts_fence(struct kunit *test)
+{
+	static const struct device_driver edu = { .name = "pvdma_edu_test" };
+	static const struct device_driver vfio = { .name = "vfio-pci" };
+	struct pt *t = test->priv;
+
+	device_release_driver(t->dev);
+	pvdma_dev_leave(t->pd);
+	t->pd = pvdma_find(t->dev);
+	KUNIT_ASSERT_NULL(test, t->pd);
+	KUNIT_ASSERT_EQ(test, device_match_driver_override(t->dev, &edu), 0);
+
+	pvdma_ready = true;
+	life_try_attach(t);
+	KUNIT_ASSERT_NOT_NULL(test, t->pd);
+	KUNIT_EXPECT_PTR_EQ(test, get_dma_ops(t->dev), &pvdma_dma_ops);
+	KUNIT_EXPECT_LT(test, device_match_driver_override(t->dev, &edu), 0);
+
+	/* An override the administrator set is none of pvdma's business. */
+	pvdma_dev_leave(t->pd);
+	KUNIT_ASSERT_EQ(test, device_set_driver_override(t->dev, "vfio-pci"), 0);
+	life_try_attach(t);
+	KUNIT_ASSERT_NOT_NULL(test, t->pd);
+	KUNIT_EXPECT_GT(test, device_match_driver_override(t->dev, &vfio), 0);
+	cache_expect_clean(test);
+}
+
+/* Attach only while pvdma runs, and only a device no driver has. */
+static void life_attach_policy(struct kunit *test)
+{
+	struct pt *t = test->priv;
+
+	device_release_driver(t->dev);
+	mutex_lock(&pvdma_mutex);
+	pvdma_dev_del(t->pd);
+	mutex_unlock(&pvdma_mutex);
+	t->pd = NULL;
+
+	/* Not started, or being unloaded. */
+	pvdma_ready = false;
+	life_try_attach(t);
+	KUNIT_EXPECT_NULL(test, t->pd);
+	KUNIT_EXPECT_NULL(test, get_dma_ops(t->dev));
+	/* Bound: its driver may hold guest-physical mappings. */
+	pvdma_ready = true;
+	life_bind(test, t->dev);
+	life_try_attach(t);
+	KUNIT_EXPECT_NULL(test, t->pd);
+	/* Running, unbound: attached. */
+	device_release_driver(t->dev);
+	life_try_attach(t);
+	KUNIT_EXPECT_NOT_NULL(test, t->pd);
+	KUNIT_EXPECT_PTR_EQ(test, get_dma_ops(t->dev), &pvdma_dma_ops);
+}
+
+/* Removed with mappings its driver never unmapped: nothing stays behind. */
+static void life_removed_with_live_mappings(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *a = pt_pages(test, 0), *b = pt_pages(test, 0);
+	dma_addr_t dma;
+
+	dma = dma_map_single(t->dev, b, 64, DMA_TO_DEVICE);
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	dma = dma_map_single(t->dev, a, 64, DMA_FROM_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	device_release_driver(t->dev);
+	pvdma_dev_removed(t->dev);
+	t->pd = pvdma_find(t->dev);
+	KUNIT_EXPECT_NULL(test, t->pd);
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live);
+	KUNIT_EXPECT_NULL(test, get_dma_ops(t->dev));
+}
+
+static struct kunit_case life_cases[] = {
+	KUNIT_CASE(life_start_from_clean_slate),
+	KUNIT_CASE(life_map_pages_bounded),
+	KUNIT_CASE(life_reboot_releases_everything),
+	KUNIT_CASE(life_kdump_shutdown_keeps_pins),
+	KUNIT_CASE(life_reboot_old_host),
+	KUNIT_CASE(life_panic_clears_page_only),
+	KUNIT_CASE(life_hibernation_refused),
+	KUNIT_CASE(life_unload_fences_device),
+	KUNIT_CASE(life_reload_lifts_fence),
+	KUNIT_CASE(life_attach_policy),
+	KUNIT_CASE(life_removed_with_live_mappings),
+	{}
+};
+
+static struct kunit_suite pvdma_guest_life = {
+	.name = "pvdma_guest_life",
+	.init = life_init,
+	.exit = life_exit,
+	.test_cases = life_cases,
 };
 
 #define PVDMA_SUITE_ON(sname, cases, sinit)	\
@@ -2270,6 +3241,7 @@ static struct kunit_suite pvdma_guest_cache = {
 	}
 #define PVDMA_SUITE(sname, cases) PVDMA_SUITE_ON(sname, cases, pt_init)
 
+PVDMA_SUITE(pvdma_guest_log, log_cases);
 PVDMA_SUITE(pvdma_guest_translate, translate_cases);
 PVDMA_SUITE(pvdma_guest_fallback, fallback_cases);
 PVDMA_SUITE(pvdma_guest_sync, sync_cases);
@@ -2279,9 +3251,11 @@ PVDMA_SUITE(pvdma_guest_ops, ops_cases);
 PVDMA_SUITE_ON(pvdma_guest_swiotlb, swiotlb_cases, pt_init_swiotlb);
 PVDMA_SUITE_ON(pvdma_guest_swiotlb_sync, sync_cases, pt_init_swiotlb);
 
-kunit_test_suites(&pvdma_guest_translate, &pvdma_guest_fallback,
-		  &pvdma_guest_sync, &pvdma_guest_coherent, &pvdma_guest_pool,
-		  &pvdma_guest_ops, &pvdma_guest_cache, &pvdma_guest_swiotlb,
+/* The log suite first: dev_err_ratelimited() must not have throttled it. */
+kunit_test_suites(&pvdma_guest_log, &pvdma_guest_translate,
+		  &pvdma_guest_fallback, &pvdma_guest_sync,
+		  &pvdma_guest_coherent, &pvdma_guest_pool, &pvdma_guest_ops,
+		  &pvdma_guest_cache, &pvdma_guest_life, &pvdma_guest_swiotlb,
 		  &pvdma_guest_swiotlb_sync);
 
 MODULE_DESCRIPTION("KUnit suites for the PVDMA guest");

@@ -167,7 +167,47 @@ static void test_not_opted_in(void)
 	       PVDMA_MAP_TO_DEVICE);
 	check(r == -KVM_EPERM && result(&vm)->handle == 0xeeeeeeeeeeeeeeeeULL,
 	      "not-opted-in-learns-nothing", "map returned %lld", (long long)r);
+	EXPECT_RET(hc(&vm, KVM_HC_PVDMA_QUERY, DATA_GPA, PAGE, 0, 0),
+		   -KVM_EPERM, "not-opted-in-query-eperm");
 	vm_destroy(&vm);
+}
+
+/*
+ * KVM_HC_PVDMA_QUERY: RAM, device memory (edu's BAR, a PFNMAP slot), both,
+ * or nothing (a hole); bad arguments refused; nothing pinned.
+ */
+static void test_query(struct vm *vm)
+{
+	long long pins = foll_pins();
+
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_QUERY, DATA_GPA + 5, 3 * PAGE, 0, 0),
+		   PVDMA_QUERY_RAM, "query-ram");
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_QUERY, RO_GPA, RO_SIZE, 0, 0),
+		   PVDMA_QUERY_RAM, "query-read-only-ram");
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_QUERY, 0x10000000, 16 * PAGE, 0, 0), 0,
+		   "query-hole-nothing");
+	/* From the last byte of DIRTY_SLOT over a hole to DEL_SLOT's first. */
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_QUERY, DIRTY_GPA + DIRTY_SIZE - 1,
+		      DEL_GPA - DIRTY_GPA - DIRTY_SIZE + 2, 0, 0),
+		   PVDMA_QUERY_RAM, "query-ram-across-a-hole");
+	if (edu_bar) {
+		EXPECT_RET(hc(vm, KVM_HC_PVDMA_QUERY, MMIO_GPA, PAGE, 0, 0),
+			   PVDMA_QUERY_DEVICE, "query-device-memory");
+		EXPECT_RET(hc(vm, KVM_HC_PVDMA_QUERY, RO_GPA,
+			      MMIO_GPA + PAGE - RO_GPA, 0, 0),
+			   PVDMA_QUERY_RAM | PVDMA_QUERY_DEVICE,
+			   "query-ram-and-device-memory");
+	}
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_QUERY, DATA_GPA, PAGE, 1, 0),
+		   -KVM_EINVAL, "query-flags-einval");
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_QUERY, DATA_GPA, 0, 0, 0), -KVM_EINVAL,
+		   "query-zero-length-einval");
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_QUERY, ~0ULL, 2, 0, 0), -KVM_EINVAL,
+		   "query-past-2-64-einval");
+	EXPECT_RET(hc(vm, KVM_HC_PVDMA_QUERY, ~0ULL, 1, 0, 0), 0,
+		   "query-last-byte-nothing");
+	check(foll_pins() == pins, "query-pins-nothing", "vmstat delta %lld",
+	      foll_pins() - pins);
 }
 
 static void test_enable_cap(void)
@@ -1126,6 +1166,7 @@ int main(int argc, char **argv)
 		add_slot(&vm, MMIO_SLOT, MMIO_GPA, PAGE, bar, 0);
 	}
 	test_probe(&vm);
+	test_query(&vm);
 	test_epoch(&vm);
 	test_status_page_tracked(&vm);
 	test_status_page_moved(&vm);

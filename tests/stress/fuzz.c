@@ -94,7 +94,7 @@ struct fuzz {
 	u64 target, target_epoch;		/* live mappings to head for */
 	/* Figures. */
 	u64 calls, by_code[B_NR], maps_ok, unmaps_ok, batches_ok;
-	u64 segs_checked, checkpoints, compat_calls;
+	u64 segs_checked, checkpoints, compat_calls, queries;
 	unsigned int peak_live;
 	u64 peak_pinned;
 	int reset;			/* PROBE_RESET: 1 works, -1 refused */
@@ -1262,6 +1262,61 @@ static void do_probe(struct fuzz *f)
 	model_check(f, &c);
 }
 
+/* What KVM_HC_PVDMA_QUERY must answer for a few pages from @gpa. */
+static s64 query_want(struct fuzz *f, u64 gpa, u64 len)
+{
+	u64 p, last = gpa + len - 1;
+	s64 want = 0;
+
+	for (p = gpa & ~(PAGE - 1); p <= last; p += PAGE) {
+		switch (kind_of(f, p)) {
+		case K_MMIO:
+			want |= PVDMA_QUERY_DEVICE;
+			break;
+		case K_RAM:
+		case K_RO:
+			want |= PVDMA_QUERY_RAM;
+			break;
+		default:
+			break;
+		}
+		if (p + PAGE < p)
+			break;
+	}
+	return want;
+}
+
+/*
+ * KVM_HC_PVDMA_QUERY: what backs a range.  A short range anywhere must be
+ * answered exactly (RAM, device memory, both, neither), a wild one with a
+ * valid answer; bad flags, a zero length or one past 2^64 with -KVM_EINVAL.
+ * Nothing is pinned either way (model_check).
+ */
+static void do_query(struct fuzz *f)
+{
+	struct call c = { .op = "QUERY", .nr = KVM_HC_PVDMA_QUERY };
+	bool exact = rng_pct(f->rng, 70);
+	u64 end;
+	s64 ret;
+
+	c.a[0] = exact ? edge_gpa(f) : wild_u64(f);
+	c.a[1] = exact ? 1 + rng_below(f->rng, 4 * PAGE) : wild_u64(f);
+	c.a[2] = rng_pct(f->rng, 90) ? 0 : wild_u64(f);
+	ret = issue(f, &c, 0);
+	if (c.a[2] || !c.a[1] || __builtin_add_overflow(c.a[0], c.a[1] - 1, &end)) {
+		if (ret != -KVM_EINVAL)
+			call_fail(f, &c, "not refused", "returned %lld, want -KVM_EINVAL",
+				  (long long)ret);
+	} else if (ret < 0 || ret & ~(s64)(PVDMA_QUERY_RAM | PVDMA_QUERY_DEVICE)) {
+		call_fail(f, &c, "bad answer", "returned %lld", (long long)ret);
+	} else if (exact && ret != query_want(f, c.a[0], c.a[1])) {
+		call_fail(f, &c, "wrong answer", "returned %lld, the slots say %lld",
+			  (long long)ret, (long long)query_want(f, c.a[0], c.a[1]));
+	}
+	f->queries++;
+	model_check(f, &c);
+}
+
 /* Numbers near PVDMA's that name nothing, and random ones. */
 static void do_bad_nr(struct fuzz *f)
 {
@@ -1274,13 +1329,13 @@ static void do_bad_nr(struct fuzz *f)
 			c.nr = KVM_HC_PVDMA_BASE - 1 - rng_below(f->rng, 64);
 			break;
 		case 1:
-			c.nr = KVM_HC_PVDMA_SET_SHARED + 1 + rng_below(f->rng, 64);
+			c.nr = KVM_HC_PVDMA_QUERY + 1 + rng_below(f->rng, 64);
 			break;
 		default:
 			c.nr = rng_next(f->rng);
 		}
 	} while (c.nr < 0x100 || (c.nr >= KVM_HC_PVDMA_PROBE &&
-				  c.nr <= KVM_HC_PVDMA_SET_SHARED));
+				  c.nr <= KVM_HC_PVDMA_QUERY));
 	for (i = 0; i < 4; i++)
 		c.a[i] = wild_u64(f);
 	issue(f, &c, BIT(B_ENOSYS));
@@ -1420,8 +1475,10 @@ void fuzz_run(struct fuzz *f, u64 calls)
 			do_set_shared(f);
 		else if (p < 930)
 			do_probe(f);
-		else if (p < 990)
+		else if (p < 960)
 			do_bad_nr(f);
+		else if (p < 990)
+			do_query(f);
 		else
 			do_compat(f);
 		/*
@@ -1490,6 +1547,8 @@ void fuzz_figures(struct fuzz *f, double secs)
 	       (unsigned long long)f->batches_ok);
 	sc_fig(f->sc, "%llu segments checked against pagemap",
 	       (unsigned long long)f->segs_checked);
+	sc_fig(f->sc, "%llu QUERY answers checked against the memslots",
+	       (unsigned long long)f->queries);
 	sc_fig(f->sc, "peak %u live handles / %llu pinned pages",
 	       f->peak_live, (unsigned long long)f->peak_pinned);
 	sc_fig(f->sc,

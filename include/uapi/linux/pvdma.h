@@ -167,6 +167,37 @@
 #define PVDMA_SHARED_CLEAR		(1U << 0)
 
 /**
+ * define KVM_HC_PVDMA_QUERY - what backs a guest-physical range
+ *
+ * a0: GPA of the range's first byte, any alignment.
+ * a1: length in bytes, at least 1; a0 + a1 must not exceed 2^64.
+ * a2: flags, must be 0.
+ *
+ * Returns a non-negative combination of %PVDMA_QUERY_RAM and
+ * %PVDMA_QUERY_DEVICE, for whatever part of the range some visible memslot
+ * backs: 0 if none does (a hole, or MMIO the VMM emulates), or -%KVM_EINVAL
+ * for bad arguments.  Nothing is pinned, and nothing about host addresses
+ * is told.  A guest finds the devices assigned to it this way: the VMM maps
+ * their BARs from the device's own memory, while an emulated or virtio
+ * device's BARs are trapped, not mapped.
+ */
+#define KVM_HC_PVDMA_QUERY		(KVM_HC_PVDMA_BASE + 5)
+
+/**
+ * define PVDMA_QUERY_RAM - %KVM_HC_PVDMA_QUERY: part of it is host memory
+ */
+#define PVDMA_QUERY_RAM			(1U << 0)
+
+/**
+ * define PVDMA_QUERY_DEVICE - %KVM_HC_PVDMA_QUERY: part of it is device memory
+ *
+ * The VMM backs that part with a mapping of device memory (%VM_IO or
+ * %VM_PFNMAP, such as a VFIO device's BAR): the guest reaches a directly
+ * assigned device there.
+ */
+#define PVDMA_QUERY_DEVICE		(1U << 1)
+
+/**
  * define KVM_CAP_PVDMA - per-VM opt-in, enabled with KVM_ENABLE_CAP
  *
  * args[0] must be 0.  Only a caller with CAP_SYS_ADMIN may enable it, and

@@ -5,11 +5,12 @@
  * What it checks
  * --------------
  * In the nested rig (L0 QEMU/TCG with an `edu` device, L1 host with PVDMA
- * KVM, L2 guest with pvdma.ko), L2 sees edu's MMIO BAR passed straight
- * through as BAR2 of an ivshmem-plain device (1af4:1110).  edu is a real DMA
- * engine on L1's bus and there is no IOMMU: it needs L1 (host) physical
- * addresses.  pvdma.ko installs dma_map_ops on this device before we bind,
- * so the standard DMA API hands us host-physical addresses.
+ * KVM and VFIO in no-IOMMU mode, L2 guest with pvdma), edu is assigned to
+ * L2 with vfio-pci: L2 sees the real device, its config space, its BAR and
+ * its MSI.  edu is a real DMA engine on L1's bus and there is no IOMMU: it
+ * needs L1 (host) physical addresses.  pvdma installs dma_map_ops on the
+ * device before we bind, so the standard DMA API hands us host-physical
+ * addresses.
  *
  * This driver uses ONLY the standard DMA API (dma_map_single, dma_map_page,
  * dma_map_sg, dma_alloc_coherent, dma_sync_*) and runs round trips
@@ -49,18 +50,22 @@
  *    they are deliberately leaked (mapped and allocated) and all further
  *    DMA is refused.
  *
+ * Completion is signalled by edu's MSI when the device has one (the
+ * interrupt travels edu -> L1 -> vfio -> KVM -> L2), else polled; the
+ * msi-completions case checks that every DMA's interrupt arrived.
+ *
  * Module parameters: run_cases (default 1; 0 = just bind), iterations
  * (many-in-a-row, default 32), timeout_ms (per DMA, default 5000),
- * require_ops (default 1), bar (default 2).  For a self-test of this driver
- * on a VM that has a plain edu (1234:11e8, registers in BAR0, no PVDMA):
- *   insmod pvdma_edu_test.ko bar=0 require_ops=0
- *   echo 1234 11e8 > /sys/bus/pci/drivers/pvdma_edu_test/new_id
- * There every case should pass except negative-control-gpa, which must fail
- * because GPA and DMA address are the same.
+ * require_ops (default 1), msi (default 1).  For a self-test of this driver
+ * on a VM that has a plain edu and no PVDMA, load it with require_ops=0:
+ * there every case should pass except negative-control-gpa, which must
+ * fail because GPA and DMA address are the same.
  */
 #define pr_fmt(fmt) fmt
 
+#include <linux/completion.h>
 #include <linux/delay.h>
+#include <linux/interrupt.h>
 #include <linux/dma-map-ops.h>
 #include <linux/dma-mapping.h>
 #include <linux/io.h>
@@ -77,6 +82,8 @@
 
 #define EDU_REG_IDENT		0x00
 #define EDU_REG_LIVENESS	0x04
+#define EDU_REG_IRQ_STATUS	0x24
+#define EDU_REG_IRQ_ACK		0x64
 #define EDU_REG_DMA_SRC		0x80
 #define EDU_REG_DMA_DST		0x88
 #define EDU_REG_DMA_CNT		0x90
@@ -84,6 +91,8 @@
 #define EDU_IDENT		0x010000edU
 #define EDU_DMA_RUN		BIT(0)
 #define EDU_DMA_TO_RAM		BIT(1)
+#define EDU_DMA_IRQ		BIT(2)
+#define EDU_IRQ_DMA_DONE	0x100
 #define EDU_BUF_ADDR		0x40000ULL
 #define EDU_BUF_SIZE		4096U
 /*
@@ -111,9 +120,9 @@ static unsigned int timeout_ms = 5000;
 module_param(timeout_ms, uint, 0444);
 MODULE_PARM_DESC(timeout_ms, "Timeout of one edu DMA in ms (default 5000)");
 
-static int bar = 2;
-module_param(bar, int, 0444);
-MODULE_PARM_DESC(bar, "BAR holding the edu registers (default 2; 0 for a bare edu)");
+static bool msi = true;
+module_param(msi, bool, 0444);
+MODULE_PARM_DESC(msi, "Wait for edu's MSI at the end of each DMA instead of polling (default: true)");
 
 static int small_mask_node = NUMA_NO_NODE;
 module_param(small_mask_node, int, 0444);
@@ -127,12 +136,15 @@ MODULE_PARM_DESC(require_ops,
 
 struct edu_test {
 	struct pci_dev *pdev;
-	int bar_nr;
 	struct device *dev;
 	void __iomem *bar;
 	u64 mask;		/* RAM addresses edu may be given */
 	bool wedged;		/* a DMA timed out: no more DMA, leak buffers */
 	unsigned int leaked;
+	int irq;		/* edu's MSI, or 0: poll */
+	struct completion dma_done;
+	unsigned int dmas;	/* DMAs programmed while using the MSI */
+	atomic_t dma_irqs;	/* DMA-done interrupts received */
 	char why[192];
 };
 
@@ -206,9 +218,18 @@ static int edu_dma(struct edu_test *e, u64 src, u64 dst, u64 count, bool to_ram)
 		dev_err(e->dev, "edu DMA registers did not take 64-bit writes\n");
 		return -EIO;
 	}
+	if (e->irq) {
+		reinit_completion(&e->dma_done);
+		cmd |= EDU_DMA_IRQ;
+		e->dmas++;
+	}
 	/* writeq orders all prior normal-memory writes before the doorbell. */
 	writeq(cmd, e->bar + EDU_REG_DMA_CMD);
 
+	if (e->irq &&
+	    !wait_for_completion_timeout(&e->dma_done,
+					 msecs_to_jiffies(timeout_ms)))
+		goto timeout;
 	if (edu_wait_idle(e))
 		goto timeout;
 	/* The device wrote RAM: order the status read before buffer reads. */
@@ -221,6 +242,22 @@ timeout:
 		"edu DMA %#llx -> %#llx (%llu bytes) timed out after %u ms; no more DMA, buffers are leaked\n",
 		src, dst, count, timeout_ms);
 	return -ETIMEDOUT;
+}
+
+/* edu raises its interrupt when a DMA with EDU_DMA_IRQ is done. */
+static irqreturn_t edu_irq(int irq, void *data)
+{
+	struct edu_test *e = data;
+	u32 status = readl(e->bar + EDU_REG_IRQ_STATUS);
+
+	if (!status)
+		return IRQ_NONE;
+	writel(status, e->bar + EDU_REG_IRQ_ACK);
+	if (status & EDU_IRQ_DMA_DONE) {
+		atomic_inc(&e->dma_irqs);
+		complete(&e->dma_done);
+	}
+	return IRQ_HANDLED;
 }
 
 /* ---- release helpers: leak on purpose once the device is wedged ---------- */
@@ -983,6 +1020,19 @@ static void edu_run_cases(struct edu_test *e)
 			failed++;
 		}
 	}
+	if (e->irq) {
+		unsigned int irqs = atomic_read(&e->dma_irqs);
+
+		if (e->dmas && irqs == e->dmas) {
+			pr_info(E2E "msi-completions: PASS (%u DMAs, %u MSIs)\n",
+				e->dmas, irqs);
+			passed++;
+		} else {
+			pr_err(E2E "msi-completions: FAIL (%u DMAs, %u MSIs)\n",
+			       e->dmas, irqs);
+			failed++;
+		}
+	}
 	if (e->leaked)
 		dev_warn(e->dev, "leaked %u buffers/mappings because the device may still access them\n",
 			 e->leaked);
@@ -1012,38 +1062,31 @@ static int edu_test_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	e->pdev = pdev;
 	e->dev = dev;
 	e->mask = EDU_DMA_MASK;
-	e->bar_nr = bar;
-	if (bar < 0 || bar > PCI_STD_RESOURCE_END) {
-		kfree(e);
-		dev_err(dev, "bad bar=%d\n", bar);
-		return -EINVAL;
-	}
+	init_completion(&e->dma_done);
 
 	ret = pci_enable_device(pdev);
 	if (ret) {
 		snprintf(why, sizeof(why), "pci_enable_device: %d", ret);
 		goto err_report;
 	}
-	ret = pci_request_region(pdev, e->bar_nr, DRV_NAME);
+	ret = pci_request_region(pdev, 0, DRV_NAME);
 	if (ret) {
-		snprintf(why, sizeof(why), "pci_request_region(BAR%d): %d",
-			 e->bar_nr, ret);
+		snprintf(why, sizeof(why), "pci_request_region(BAR0): %d", ret);
 		goto err_disable;
 	}
 	pci_set_master(pdev);
 
-	e->bar = pci_iomap(pdev, e->bar_nr, 0);
+	e->bar = pci_iomap(pdev, 0, 0);
 	if (!e->bar) {
 		ret = -ENOMEM;
-		snprintf(why, sizeof(why), "pci_iomap(BAR%d) failed",
-			 e->bar_nr);
+		snprintf(why, sizeof(why), "pci_iomap(BAR0) failed");
 		goto err_release;
 	}
 
 	ident = readl(e->bar + EDU_REG_IDENT);
 	if (ident != EDU_IDENT) {
-		dev_err(dev, "BAR%d ident %#010x, not edu (%#010x)\n",
-			e->bar_nr, ident, EDU_IDENT);
+		dev_err(dev, "BAR0 ident %#010x, not edu (%#010x)\n", ident,
+			EDU_IDENT);
 		ret = -ENODEV;
 		snprintf(why, sizeof(why), "ident %#010x != %#010x", ident,
 			 EDU_IDENT);
@@ -1060,6 +1103,18 @@ static int edu_test_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		goto err_unmap;
 	}
 	pci_set_drvdata(pdev, e);
+
+	if (msi && pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_MSI) == 1) {
+		ret = request_irq(pci_irq_vector(pdev, 0), edu_irq, 0, DRV_NAME,
+				  e);
+		if (ret) {
+			pci_free_irq_vectors(pdev);
+			dev_warn(dev, "request_irq: %d; polling instead\n", ret);
+		} else {
+			e->irq = pci_irq_vector(pdev, 0);
+		}
+	}
+	dev_info(dev, "DMA completion %s\n", e->irq ? "by MSI" : "polled");
 
 	if (!run_cases) {
 		dev_info(dev, "bound; run_cases=0, not running tests\n");
@@ -1079,7 +1134,7 @@ err_unmap:
 	pci_iounmap(pdev, e->bar);
 err_release:
 	pci_clear_master(pdev);
-	pci_release_region(pdev, e->bar_nr);
+	pci_release_region(pdev, 0);
 err_disable:
 	pci_disable_device(pdev);
 err_report:
@@ -1096,15 +1151,19 @@ static void edu_test_remove(struct pci_dev *pdev)
 	if (e->wedged)
 		dev_warn(&pdev->dev, "removing after a DMA timeout: %u leaked buffers stay mapped\n",
 			 e->leaked);
+	if (e->irq) {
+		free_irq(e->irq, e);
+		pci_free_irq_vectors(pdev);
+	}
 	pci_iounmap(pdev, e->bar);
 	pci_clear_master(pdev);
-	pci_release_region(pdev, e->bar_nr);
+	pci_release_region(pdev, 0);
 	pci_disable_device(pdev);
 	kfree(e);
 }
 
 static const struct pci_device_id edu_test_ids[] = {
-	{ PCI_DEVICE(PCI_VENDOR_ID_REDHAT_QUMRANET, 0x1110) },
+	{ PCI_DEVICE(0x1234, 0x11e8) },	/* QEMU's edu */
 	{ }
 };
 MODULE_DEVICE_TABLE(pci, edu_test_ids);
