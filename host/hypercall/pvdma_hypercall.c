@@ -666,7 +666,7 @@ static long pvdma_hc_query(struct kvm_vcpu *vcpu, u64 gpa, u64 len, u64 flags)
 		struct kvm_memory_slot *slot = iter.slot;
 		unsigned long hva, hva_end;
 		struct vm_area_struct *vma;
-		VMA_ITERATOR(vmi, mm, 0);
+		struct vma_iterator vmi;
 
 		if (!kvm_is_visible_memslot(slot))
 			continue;
@@ -679,7 +679,7 @@ static long pvdma_hc_query(struct kvm_vcpu *vcpu, u64 gpa, u64 len, u64 flags)
 		hva_end = __gfn_to_hva_memslot(slot, min(end, slot->base_gfn +
 							 slot->npages) - 1) +
 			  PAGE_SIZE;
-		vma_iter_set(&vmi, hva);
+		vma_iter_init(&vmi, mm, hva);
 		for_each_vma_range(vmi, vma, hva_end) {
 			ret |= vma->vm_flags & (VM_IO | VM_PFNMAP) ?
 			       PVDMA_QUERY_DEVICE : PVDMA_QUERY_RAM;

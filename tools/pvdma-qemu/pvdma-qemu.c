@@ -43,6 +43,7 @@
 #include <linux/pvdma.h>
 
 #define PREFIX		"pvdma-qemu: "
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #define MAX_ASSIGNED	32
 #define PRELOAD_NAME	"libpvdma-vfio.so"
 /* Room for a sysfs device path; longer ones are refused. */
@@ -105,7 +106,9 @@ static struct assigned assigned[MAX_ASSIGNED];
 static int nr_assigned;
 static bool failed;
 
-static void __attribute__((format(printf, 1, 2))) refuse(const char *fmt, ...)
+#define __printf(a, b)	__attribute__((format(printf, a, b)))
+
+static void __printf(1, 2) refuse_err(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -117,6 +120,16 @@ static void __attribute__((format(printf, 1, 2))) refuse(const char *fmt, ...)
 	failed = true;
 }
 
+static void __printf(1, 2) pq_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(PREFIX, stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
+
 static bool read_line(const char *path, char *buf, size_t len)
 {
 	FILE *f = fopen(path, "r");
@@ -124,7 +137,7 @@ static bool read_line(const char *path, char *buf, size_t len)
 
 	if (!f)
 		return false;
-	ok = fgets(buf, len, f) != NULL;
+	ok = fgets(buf, len, f);
 	fclose(f);
 	if (ok)
 		buf[strcspn(buf, "\n")] = '\0';
@@ -185,7 +198,7 @@ static bool is_viommu(const char *driver)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(viommus) / sizeof(viommus[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(viommus); i++)
 		if (!strcmp(driver, viommus[i]))
 			return true;
 	return false;
@@ -202,24 +215,24 @@ static void check_host_device(const char *bdf, const char *sysdev,
 	snprintf(path, sizeof(path), "%s/driver", sysdev);
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n < 0) {
-		refuse("%s is not bound to a driver: bind it to vfio-pci (echo vfio-pci > %s/driver_override; echo %s > /sys/bus/pci/drivers_probe)",
-		       bdf, sysdev, bdf);
+		refuse_err("%s is not bound to a driver: bind it to vfio-pci (echo vfio-pci > %s/driver_override; echo %s > /sys/bus/pci/drivers_probe)",
+			   bdf, sysdev, bdf);
 		return;
 	}
 	link[n] = '\0';
 	base = strrchr(link, '/');
 	base = base ? base + 1 : link;
 	if (strcmp(base, "vfio-pci")) {
-		refuse("%s is bound to %s, not vfio-pci: unbind it and bind it to vfio-pci (echo vfio-pci > %s/driver_override; echo %s > %s/driver/unbind; echo %s > /sys/bus/pci/drivers_probe)",
-		       bdf, base, sysdev, bdf, sysdev, bdf);
+		refuse_err("%s is bound to %s, not vfio-pci: unbind it and bind it to vfio-pci (echo vfio-pci > %s/driver_override; echo %s > %s/driver/unbind; echo %s > /sys/bus/pci/drivers_probe)",
+			   bdf, base, sysdev, bdf, sysdev, bdf);
 		return;
 	}
 
 	snprintf(path, sizeof(path), "%s/iommu_group", sysdev);
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n < 0) {
-		refuse("%s has no IOMMU group: load vfio with enable_unsafe_noiommu_mode=1 before vfio-pci binds it",
-		       bdf);
+		refuse_err("%s has no IOMMU group: load vfio with enable_unsafe_noiommu_mode=1 before vfio-pci binds it",
+			   bdf);
 		return;
 	}
 	link[n] = '\0';
@@ -230,14 +243,14 @@ static void check_host_device(const char *bdf, const char *sysdev,
 	snprintf(path, sizeof(path), "%s/iommu_group/name", sysdev);
 	if (!read_line(path, name, sizeof(name)) ||
 	    strcmp(name, "vfio-noiommu")) {
-		refuse("%s is behind an IOMMU (group %s): PVDMA is for hosts without one; assign it with qemu-system-x86_64 directly",
-		       bdf, a->group);
+		refuse_err("%s is behind an IOMMU (group %s): PVDMA is for hosts without one; assign it with qemu-system-x86_64 directly",
+			   bdf, a->group);
 		return;
 	}
 	snprintf(path, sizeof(path), "/dev/vfio/noiommu-%s", a->group);
 	if (access(path, F_OK)) {
-		refuse("%s: %s does not exist: is vfio-pci bound with vfio in no-IOMMU mode?",
-		       bdf, path);
+		refuse_err("%s: %s does not exist: is vfio-pci bound with vfio in no-IOMMU mode?",
+			   bdf, path);
 		return;
 	}
 }
@@ -253,12 +266,12 @@ static void check_vfio_device(const char *opts, char *out, size_t len)
 
 	snprintf(out, len, "%s", opts);
 	if (strstr(opts, ",,")) {
-		refuse("-device %s: escaped commas are not supported; name the device with host=BDF",
-		       opts);
+		refuse_err("-device %s: escaped commas are not supported; name the device with host=BDF",
+			   opts);
 		return;
 	}
 	if (nr_assigned == MAX_ASSIGNED) {
-		refuse("more than %d assigned devices", MAX_ASSIGNED);
+		refuse_err("more than %d assigned devices", MAX_ASSIGNED);
 		return;
 	}
 	a = &assigned[nr_assigned];
@@ -274,32 +287,32 @@ static void check_vfio_device(const char *opts, char *out, size_t len)
 		const char *s = strrchr(val, '/');
 
 		if (strlen(val) >= sizeof(sysdev)) {
-			refuse("-device %s: sysfsdev path too long", opts);
+			refuse_err("-device %s: sysfsdev path too long", opts);
 			return;
 		}
 		snprintf(bdf, sizeof(bdf), "%.31s", s ? s + 1 : val);
 		snprintf(sysdev, sizeof(sysdev), "%s", val);
 	} else {
-		refuse("-device %s: name the device with host=BDF or sysfsdev=PATH (file descriptors passed in cannot be checked)",
-		       opts);
+		refuse_err("-device %s: name the device with host=BDF or sysfsdev=PATH (file descriptors passed in cannot be checked)",
+			   opts);
 		return;
 	}
 	snprintf(a->bdf, sizeof(a->bdf), "%s", bdf);
 	if (access(sysdev, F_OK)) {
-		refuse("%s: no such PCI device (%s)", bdf, sysdev);
+		refuse_err("%s: no such PCI device (%s)", bdf, sysdev);
 		return;
 	}
 
 	if (opt_get(opts, "romfile", val, sizeof(val)))
-		refuse("%s: romfile=%s would run an option ROM that drives the device with guest-physical addresses before pvdma exists; remove romfile=",
-		       bdf, val);
+		refuse_err("%s: romfile=%s would run an option ROM that drives the device with guest-physical addresses before pvdma exists; remove romfile=",
+			   bdf, val);
 	if (opt_get(opts, "bootindex", val, sizeof(val)))
-		refuse("%s: bootindex=%s makes the firmware drive the device with guest-physical addresses before pvdma exists; boot from another disk (or -kernel) and remove bootindex=",
-		       bdf, val);
+		refuse_err("%s: bootindex=%s makes the firmware drive the device with guest-physical addresses before pvdma exists; boot from another disk (or -kernel) and remove bootindex=",
+			   bdf, val);
 	if (opt_get(opts, "rombar", val, sizeof(val))) {
 		if (strcmp(val, "0") && strcmp(val, "off"))
-			refuse("%s: rombar=%s exposes the device's option ROM to the firmware, which would run it with guest-physical addresses; use rombar=0",
-			       bdf, val);
+			refuse_err("%s: rombar=%s exposes the device's option ROM to the firmware, which would run it with guest-physical addresses; use rombar=0",
+				   bdf, val);
 	} else {
 		snprintf(out, len, "%s,rombar=0", opts);
 	}
@@ -315,8 +328,8 @@ static void check_boot(const char *opts, char *out, size_t len)
 	snprintf(out, len, "%s", opts);
 	if (opt_get(opts, "strict", val, sizeof(val))) {
 		if (!opt_is_on(val))
-			refuse("-boot %s: strict=%s lets SeaBIOS try every bootable device, and it drives NVMe and others with guest-physical addresses; use strict=on",
-			       opts, val);
+			refuse_err("-boot %s: strict=%s lets SeaBIOS try every bootable device, and it drives NVMe and others with guest-physical addresses; use strict=on",
+				   opts, val);
 		return;
 	}
 	snprintf(out, len, "%s%sstrict=on", opts, *opts ? "," : "");
@@ -337,8 +350,8 @@ static int check_accel(const char *opt, const char *val)
 		return 0;
 	}
 	if (strcmp(accel, "kvm")) {
-		refuse("accelerator %s: PVDMA needs KVM only (without it the guest gets no host addresses, and a fallback would silently drop PVDMA); use -accel kvm",
-		       accel);
+		refuse_err("accelerator %s: PVDMA needs KVM only (without it the guest gets no host addresses, and a fallback would silently drop PVDMA); use -accel kvm",
+			   accel);
 		return -1;
 	}
 	return 1;
@@ -368,24 +381,24 @@ static void check_host(void)
 
 	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm < 0) {
-		refuse("cannot open /dev/kvm (%s): load kvm and kvm_amd or kvm_intel",
-		       strerror(errno));
+		refuse_err("cannot open /dev/kvm (%s): load kvm and kvm_amd or kvm_intel",
+			   strerror(errno));
 	} else {
 		r = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_PVDMA);
 		if (r != 1)
-			refuse("the host's KVM has no PVDMA (KVM_CHECK_EXTENSION(KVM_CAP_PVDMA) = %d): install and load the PVDMA kvm modules (see Documentation/pvdma/admin-guide.rst)",
-			       r);
+			refuse_err("the host's KVM has no PVDMA (KVM_CHECK_EXTENSION(KVM_CAP_PVDMA) = %d): install and load the PVDMA kvm modules (see Documentation/pvdma/admin-guide.rst)",
+				   r);
 		close(kvm);
 	}
 
 	if (!read_line("/sys/module/vfio/parameters/enable_unsafe_noiommu_mode",
 		       val, sizeof(val)))
-		refuse("vfio has no no-IOMMU mode (no /sys/module/vfio/parameters/enable_unsafe_noiommu_mode): load the PVDMA build of vfio.ko with enable_unsafe_noiommu_mode=1");
+		refuse_err("vfio has no no-IOMMU mode (no /sys/module/vfio/parameters/enable_unsafe_noiommu_mode): load the PVDMA build of vfio.ko with enable_unsafe_noiommu_mode=1");
 	else if (strcmp(val, "Y"))
-		refuse("vfio's no-IOMMU mode is off: echo 1 > /sys/module/vfio/parameters/enable_unsafe_noiommu_mode, or load vfio with enable_unsafe_noiommu_mode=1, then bind the devices to vfio-pci again");
+		refuse_err("vfio's no-IOMMU mode is off: echo 1 > /sys/module/vfio/parameters/enable_unsafe_noiommu_mode, or load vfio with enable_unsafe_noiommu_mode=1, then bind the devices to vfio-pci again");
 
 	if (!has_cap(CAP_SYS_RAWIO) || !has_cap(CAP_SYS_ADMIN))
-		refuse("no-IOMMU groups need CAP_SYS_RAWIO and KVM_CAP_PVDMA needs CAP_SYS_ADMIN: run pvdma-qemu as root");
+		refuse_err("no-IOMMU groups need CAP_SYS_RAWIO and KVM_CAP_PVDMA needs CAP_SYS_ADMIN: run pvdma-qemu as root");
 }
 
 static const char *find_preload(const char *self, char *buf, size_t len)
@@ -445,10 +458,9 @@ int main(int argc, char **argv)
 			preload = a + 10;
 		} else if (!strcmp(a, "--dry-run")) {
 			dry_run = true;
-		} else if (!strcmp(a, "--")) {
-			first++;
-			break;
 		} else {
+			/* The first QEMU argument, or "--" before it. */
+			first += !strcmp(a, "--");
 			break;
 		}
 	}
@@ -483,8 +495,8 @@ int main(int argc, char **argv)
 		if (is_opt(a, "-device")) {
 			device_driver(v, driver, sizeof(driver));
 			if (v[0] == '{' && strstr(v, "vfio-pci")) {
-				refuse("-device %s: JSON device syntax is not checked by pvdma-qemu; use -device vfio-pci,host=BDF",
-				       v);
+				refuse_err("-device %s: JSON device syntax is not checked by pvdma-qemu; use -device vfio-pci,host=BDF",
+					   v);
 			} else if (!strcmp(driver, "vfio-pci")) {
 				out = malloc(len);
 				if (!out)
@@ -493,8 +505,8 @@ int main(int argc, char **argv)
 				args[n++] = out;
 				i++;
 			} else if (is_viommu(driver)) {
-				refuse("-device %s: a vIOMMU would have the guest program it instead of PVDMA; remove it",
-				       driver);
+				refuse_err("-device %s: a vIOMMU would have the guest program it instead of PVDMA; remove it",
+					   driver);
 			}
 		} else if (is_opt(a, "-boot")) {
 			out = malloc(len);
@@ -505,29 +517,28 @@ int main(int argc, char **argv)
 			i++;
 			boot_seen = true;
 		} else if (is_opt(a, "-bios") || is_opt(a, "-pflash")) {
-			refuse("%s %s: only QEMU's SeaBIOS with -boot strict=on is known not to drive assigned devices before pvdma exists; remove %s",
-			       a, v, a);
+			refuse_err("%s %s: only QEMU's SeaBIOS with -boot strict=on is known not to drive assigned devices before pvdma exists; remove %s",
+				   a, v, a);
 		} else if (is_opt(a, "-drive")) {
 			char val[32];
 
 			if (opt_get(v, "if", val, sizeof(val)) &&
 			    !strcmp(val, "pflash"))
-				refuse("-drive %s: firmware images other than QEMU's SeaBIOS may drive assigned devices before pvdma exists; remove it",
-				       v);
+				refuse_err("-drive %s: firmware images other than QEMU's SeaBIOS may drive assigned devices before pvdma exists; remove it",
+					   v);
 		} else if (is_opt(a, "-accel") || is_opt(a, "-machine") ||
 			   is_opt(a, "-M")) {
 			int r = check_accel(a, v);
 
-			if (r && accel == 1) {
-				refuse("more than one accelerator: a fallback would run the guest without PVDMA; give -accel kvm once");
-			} else if (r) {
+			if (r && accel == 1)
+				refuse_err("more than one accelerator: a fallback would run the guest without PVDMA; give -accel kvm once");
+			else if (r)
 				accel = r;
-			}
 		} else if (is_opt(a, "-incoming")) {
-			refuse("-incoming: a guest with PVDMA-assigned devices cannot migrate (host addresses and pins do not move with it)");
+			refuse_err("-incoming: a guest with PVDMA-assigned devices cannot migrate (host addresses and pins do not move with it)");
 		} else if (is_opt(a, "-readconfig")) {
-			refuse("-readconfig %s: devices in a config file cannot be checked; put them on the command line",
-			       v);
+			refuse_err("-readconfig %s: devices in a config file cannot be checked; put them on the command line",
+				   v);
 		}
 	}
 	if (!accel) {
@@ -541,11 +552,11 @@ int main(int argc, char **argv)
 	args[n] = NULL;
 
 	if (!nr_assigned && !failed)
-		refuse("no -device vfio-pci,host=BDF: there is nothing for PVDMA to do; run qemu-system-x86_64 directly");
+		refuse_err("no -device vfio-pci,host=BDF: there is nothing for PVDMA to do; run qemu-system-x86_64 directly");
 	check_host();
 	if (access(preload, R_OK))
-		refuse("cannot read the preload library %s: install it or pass --preload=PATH",
-		       preload);
+		refuse_err("cannot read the preload library %s: install it or pass --preload=PATH",
+			   preload);
 	if (failed)
 		return 1;
 
@@ -554,10 +565,10 @@ int main(int argc, char **argv)
 
 		snprintf(groups + used, sizeof(groups) - used, "%s%s",
 			 used ? "," : "", assigned[i].group);
-		fprintf(stderr, PREFIX "assigning %s (no-IOMMU group %s) with DMA translated by PVDMA\n",
+		pq_info("assigning %s (no-IOMMU group %s) with DMA translated by PVDMA\n",
 			assigned[i].bdf, assigned[i].group);
 	}
-	fprintf(stderr, PREFIX "this VM will be opted in to PVDMA: its assigned devices can DMA to any host memory\n");
+	pq_info("this VM will be opted in to PVDMA: its assigned devices can DMA to any host memory\n");
 
 	if (dry_run) {
 		printf("PVDMA_QEMU_GROUPS=%s LD_PRELOAD=%s", groups, preload);
@@ -575,6 +586,6 @@ int main(int argc, char **argv)
 	if (setenv("LD_PRELOAD", env, 1))
 		return 1;
 	execvp(qemu, args);
-	fprintf(stderr, PREFIX "cannot run %s: %s\n", qemu, strerror(errno));
+	pq_info("cannot run %s: %s\n", qemu, strerror(errno));
 	return 127;
 }

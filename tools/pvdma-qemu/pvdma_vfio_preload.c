@@ -29,7 +29,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -51,12 +50,19 @@
 
 enum fd_kind { FD_OTHER, FD_CONTAINER, FD_NOIOMMU_GROUP };
 
-/* What each file descriptor is, for the ioctls that need to know. */
-static _Atomic unsigned char fd_kind[MAX_FDS];
-/* Containers this library switched to VFIO_NOIOMMU_IOMMU. */
-static _Atomic bool fd_noiommu[MAX_FDS];
-static atomic_int nr_noiommu_groups;
-static atomic_ulong nr_map_dma, nr_unmap_dma;
+/*
+ * What each file descriptor is, for the ioctls that need to know, and
+ * whether this library switched a container to VFIO_NOIOMMU_IOMMU.  QEMU
+ * opens and uses them from several threads: relaxed atomic accesses.
+ */
+static unsigned char fd_kind[MAX_FDS];
+static bool fd_noiommu[MAX_FDS];
+static int nr_noiommu_groups;
+static unsigned long nr_map_dma, nr_unmap_dma;
+
+#define load(x)		__atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define store(x, v)	__atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define inc(x)		__atomic_fetch_add(&(x), 1, __ATOMIC_RELAXED)
 
 static int (*real_open)(const char *, int, ...);
 static int (*real_open64)(const char *, int, ...);
@@ -71,8 +77,8 @@ static int (*real_ioctl)(int, unsigned long, ...);
 static const char *groups;
 static bool debug;
 
-#define LOG(...)	fprintf(stderr, PREFIX __VA_ARGS__)
-#define DBG(...)	do { if (debug) LOG(__VA_ARGS__); } while (0)
+#define pvdma_info(...)	fprintf(stderr, PREFIX __VA_ARGS__)
+#define pvdma_dbg(...)	do { if (debug) pvdma_info(__VA_ARGS__); } while (0)
 
 __attribute__((constructor)) static void preload_init(void)
 {
@@ -89,7 +95,7 @@ __attribute__((constructor)) static void preload_init(void)
 	debug = d && atoi(d);
 	groups = getenv("PVDMA_QEMU_GROUPS");
 	if (!groups || !*groups) {
-		LOG("libpvdma-vfio.so loaded without pvdma-qemu ($PVDMA_QEMU_GROUPS unset): doing nothing; start QEMU with pvdma-qemu\n");
+		pvdma_info("libpvdma-vfio.so loaded without pvdma-qemu ($PVDMA_QEMU_GROUPS unset): doing nothing; start QEMU with pvdma-qemu\n");
 		groups = NULL;
 	}
 }
@@ -97,14 +103,14 @@ __attribute__((constructor)) static void preload_init(void)
 static void set_kind(int fd, enum fd_kind kind)
 {
 	if (fd >= 0 && fd < MAX_FDS) {
-		fd_kind[fd] = kind;
-		fd_noiommu[fd] = false;
+		store(fd_kind[fd], kind);
+		store(fd_noiommu[fd], false);
 	}
 }
 
 static enum fd_kind kind_of(int fd)
 {
-	return fd >= 0 && fd < MAX_FDS ? fd_kind[fd] : FD_OTHER;
+	return fd >= 0 && fd < MAX_FDS ? load(fd_kind[fd]) : FD_OTHER;
 }
 
 /* Is @group one of the comma-separated $PVDMA_QEMU_GROUPS? */
@@ -152,9 +158,9 @@ static int after_open(const char *path, int fd, bool noiommu)
 		return fd;
 	if (noiommu) {
 		set_kind(fd, FD_NOIOMMU_GROUP);
-		atomic_fetch_add(&nr_noiommu_groups, 1);
-		LOG("%s is a no-IOMMU group: opened /dev/vfio/noiommu-%s; its DMA is translated by PVDMA in the guest\n",
-		    path, path + strlen("/dev/vfio/"));
+		inc(nr_noiommu_groups);
+		pvdma_info("%s is a no-IOMMU group: opened /dev/vfio/noiommu-%s; its DMA is translated by PVDMA in the guest\n",
+			   path, path + strlen("/dev/vfio/"));
 	} else if (path && !strcmp(path, "/dev/vfio/vfio")) {
 		set_kind(fd, FD_CONTAINER);
 	} else {
@@ -242,9 +248,9 @@ int __open64_2(const char *path, int flags)
 
 int close(int fd)
 {
-	if (kind_of(fd) == FD_CONTAINER && fd_noiommu[fd])
-		DBG("container fd %d closed: %lu MAP_DMA and %lu UNMAP_DMA left to PVDMA\n",
-		    fd, atomic_load(&nr_map_dma), atomic_load(&nr_unmap_dma));
+	if (kind_of(fd) == FD_CONTAINER && load(fd_noiommu[fd]))
+		pvdma_dbg("container fd %d closed: %lu MAP_DMA and %lu UNMAP_DMA left to PVDMA\n",
+			  fd, load(nr_map_dma), load(nr_unmap_dma));
 	set_kind(fd, FD_OTHER);
 	return real_close(fd);
 }
@@ -277,31 +283,31 @@ static int fake_iommu_info(struct vfio_iommu_type1_info *info)
 static int container_ioctl(int fd, unsigned long req, void *arg)
 {
 	unsigned long val = (unsigned long)arg;
-	bool noiommu = fd_noiommu[fd];
+	bool noiommu = load(fd_noiommu[fd]);
 	int ret;
 
 	switch (req) {
 	case VFIO_CHECK_EXTENSION:
 		/* Claim TYPE1 only for our groups, only if NOIOMMU is there. */
-		if (!is_type1(val) || !atomic_load(&nr_noiommu_groups))
+		if (!is_type1(val) || !load(nr_noiommu_groups))
 			break;
 		if (!noiommu &&
 		    real_ioctl(fd, VFIO_CHECK_EXTENSION, VFIO_NOIOMMU_IOMMU) != 1)
 			break;
-		DBG("CHECK_EXTENSION(%lu) -> 1 (no-IOMMU)\n", val);
+		pvdma_dbg("CHECK_EXTENSION(%lu) -> 1 (no-IOMMU)\n", val);
 		return 1;
 	case VFIO_SET_IOMMU:
-		if (!is_type1(val) || !atomic_load(&nr_noiommu_groups))
+		if (!is_type1(val) || !load(nr_noiommu_groups))
 			break;
 		ret = real_ioctl(fd, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU);
 		if (ret) {
-			LOG("VFIO_SET_IOMMU(VFIO_NOIOMMU_IOMMU) failed: %s; is vfio in no-IOMMU mode?\n",
-			    strerror(errno));
+			pvdma_info("VFIO_SET_IOMMU(VFIO_NOIOMMU_IOMMU) failed: %s; is vfio in no-IOMMU mode?\n",
+				   strerror(errno));
 			return ret;
 		}
-		fd_noiommu[fd] = true;
-		DBG("container fd %d: SET_IOMMU(type %lu) -> VFIO_NOIOMMU_IOMMU\n",
-		    fd, val);
+		store(fd_noiommu[fd], true);
+		pvdma_dbg("container fd %d: SET_IOMMU(type %lu) -> VFIO_NOIOMMU_IOMMU\n",
+			  fd, val);
 		return 0;
 	case VFIO_IOMMU_GET_INFO:
 		if (noiommu)
@@ -309,7 +315,7 @@ static int container_ioctl(int fd, unsigned long req, void *arg)
 		break;
 	case VFIO_IOMMU_MAP_DMA:
 		if (noiommu) {
-			atomic_fetch_add(&nr_map_dma, 1);
+			inc(nr_map_dma);
 			return 0;
 		}
 		break;
@@ -320,7 +326,7 @@ static int container_ioctl(int fd, unsigned long req, void *arg)
 			/* There is no IOMMU dirty tracking to report. */
 			if (u->flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP)
 				return fail(EINVAL);
-			atomic_fetch_add(&nr_unmap_dma, 1);
+			inc(nr_unmap_dma);
 			return 0;
 		}
 		break;
@@ -342,12 +348,12 @@ static int create_vm(int fd, unsigned long req, void *arg)
 	if (vm < 0 || !groups)
 		return vm;
 	if (real_ioctl(vm, KVM_ENABLE_CAP, &cap) == 0) {
-		LOG("KVM_CAP_PVDMA enabled on this VM (pid %d)\n", getpid());
+		pvdma_info("KVM_CAP_PVDMA enabled on this VM (pid %d)\n", getpid());
 		return vm;
 	}
 	err = errno;
-	LOG("KVM_ENABLE_CAP(KVM_CAP_PVDMA) failed: %s; not starting a VM whose assigned devices would DMA untranslated\n",
-	    strerror(err));
+	pvdma_info("KVM_ENABLE_CAP(KVM_CAP_PVDMA) failed: %s; not starting a VM whose assigned devices would DMA untranslated\n",
+		   strerror(err));
 	real_close(vm);
 	return fail(err);
 }
