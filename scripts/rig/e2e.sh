@@ -87,7 +87,7 @@ want=(host-check:module-no-pins-leaked pvdma-e2e:edu-done pvdma-e2e:edu-negative
 if [ "$MODE" = e2e ]; then
 	want+=(host-check:builtin-no-pins-leaked pvdma-e2e:builtin-edu-done
 	       pvdma-e2e:builtin-nvme-fio-verify-64k pvdma-e2e:builtin-nic-download-16m
-	       host-check:builtin-nic-upload-arrived pvdma-e2e:builtin-cache-off-releases-everything
+	       host-check:builtin-nic-upload-arrived pvdma-e2e:builtin-cache-off-releases-everything pvdma-e2e:builtin-drivers-unbound-pvdma-holds-only-what-they-leaked pvdma-e2e:builtin-dma-api-debug-clean
 	       pvdma-e2e:builtin-attached-before-driver-0000:00:07.0
 	       pvdma-e2e:limit-nvme-limit-hit-then-bounced pvdma-e2e:limit-nvme-fio-verify-1m
 	       pvdma-e2e:limit-devices-auto-finds-the-assigned-devices
