@@ -16,6 +16,6 @@ fi
 OUT=$PVDMA_CACHE/bench
 mkdir -p "$OUT"
 "$REPO/scripts/rig/boot.sh" bench
-log=$PVDMA_CACHE/rig/console-bench.log
+log=${PVDMA_RIG:-$PVDMA_CACHE/rig}/console-bench.log
 grep -q '^bench: done' "$log" || die "the guest did not finish the benchmark (see $log)"
 /usr/bin/python3 "$REPO/scripts/bench-report.py" "$log" "$OUT"
