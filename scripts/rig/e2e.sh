@@ -74,7 +74,7 @@ else
 fi
 
 # Every run must have reported: a check that never printed is a failure.
-want=(host-check:module-no-pins-leaked pvdma-e2e:edu-done pvdma-e2e:edu-negative-control-gpa
+want=(host-check:module-no-pins-leaked host-check:module-host-kernel-no-oops-or-warn pvdma-e2e:edu-done pvdma-e2e:edu-negative-control-gpa
       pvdma-e2e:edu-msi-completions pvdma-e2e:nvme-fio-verify-4k pvdma-e2e:nvme-fio-verify-64k
       pvdma-e2e:nvme-fio-verify-1m pvdma-e2e:nvme-fsck-clean pvdma-e2e:nvme-files-intact-after-remount
       pvdma-e2e:nvme-msix-interrupts pvdma-e2e:nvme-dma-translated
@@ -85,7 +85,7 @@ want=(host-check:module-no-pins-leaked pvdma-e2e:edu-done pvdma-e2e:edu-negative
       host-check:pvdma-qemu-adds-safe-defaults host-check:bind-0000:00:06.0-noiommu
       image-check:ext4-file-random.bin image-check:fio-region-1m-verifies)
 if [ "$MODE" = e2e ]; then
-	want+=(host-check:builtin-no-pins-leaked pvdma-e2e:builtin-edu-done
+	want+=(host-check:builtin-no-pins-leaked host-check:builtin-host-kernel-no-oops-or-warn host-check:lifecycle-host-kernel-no-oops-or-warn pvdma-e2e:builtin-edu-done
 	       pvdma-e2e:builtin-nvme-fio-verify-64k pvdma-e2e:builtin-nic-download-16m
 	       host-check:builtin-nic-upload-arrived pvdma-e2e:builtin-cache-off-releases-everything pvdma-e2e:builtin-drivers-unbound-pvdma-holds-only-what-they-leaked pvdma-e2e:builtin-dma-api-debug-clean
 	       pvdma-e2e:builtin-attached-before-driver-0000:00:07.0
