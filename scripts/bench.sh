@@ -6,13 +6,6 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-# Only the chart needs this; `make test` does not.
-if ! /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
-	step "apt-get install python3-matplotlib (for the chart)"
-	apt-get install -y -qq python3-matplotlib >/dev/null ||
-		{ apt-get update -qq && apt-get install -y -qq python3-matplotlib >/dev/null; }
-fi
-
 OUT=$PVDMA_CACHE/bench
 mkdir -p "$OUT"
 "$REPO/scripts/rig/boot.sh" bench
