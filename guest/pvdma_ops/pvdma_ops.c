@@ -555,7 +555,9 @@ static dma_addr_t pvdma_translate(struct pvdma_dev *pd, phys_addr_t phys,
 	if (hit) {
 		seg = hit->segs[0];
 		if (pvdma_capable(pd->dev, seg.addr, seg.len, mask, align)) {
+			/* It may have been kept by unmap_sg of one entry. */
 			map = hit;
+			map->sg = false;
 			goto track;
 		}
 		/*
@@ -834,8 +836,12 @@ static int pvdma_translate_sg(struct pvdma_dev *pd, struct scatterlist *sgl,
 	}
 	map->addr = sg_dma_address(sgl);
 	map->size = size;
-	map->sg = true;
 track:
+	/*
+	 * A hit may have been kept by unmap_page of the same buffer: unmap_sg
+	 * looks for a list, whatever mapped it before.
+	 */
+	map->sg = true;
 	pvdma_track(pd, map);
 	trace_pvdma_guest_map(pd->dev, sg_phys(sgl), size, dir, count);
 	return count;

@@ -2233,6 +2233,35 @@ static void cache_recycled_sg_same_segments(struct kunit *test)
 	cache_expect_clean(test);
 }
 
+/*
+ * A translation kept by unmap_sg of one entry serves map_page of the same
+ * buffer, and back: each unmap finds its mapping, whichever op made it.
+ */
+static void cache_hit_across_page_and_sg(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 1);
+	size_t size = 2 * PAGE_SIZE;
+	struct scatterlist sg;
+	dma_addr_t dma;
+	int i;
+
+	sg_init_one(&sg, buf, size);
+	for (i = 0; i < 2; i++) {
+		KUNIT_ASSERT_EQ(test, dma_map_sg(t->dev, &sg, 1, DMA_TO_DEVICE), 1);
+		dma_unmap_sg(t->dev, &sg, 1, DMA_TO_DEVICE);
+		dma = dma_map_single(t->dev, buf, size, DMA_TO_DEVICE);
+		KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+		KUNIT_EXPECT_EQ(test, dma, sg_dma_address(&sg));
+		dma_unmap_single(t->dev, dma, size, DMA_TO_DEVICE);
+	}
+	KUNIT_EXPECT_EQ(test, fh.maps, 1U);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHE_HITS), 3);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_BAD_UNMAP), 0);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHED), 1);
+	cache_expect_clean(test);
+}
+
 /* Only the exact ranges in the same direction reuse a translation. */
 static void cache_key_is_exact(struct kunit *test)
 {
@@ -2759,6 +2788,7 @@ static void cache_off_races_unmap(struct kunit *test)
 static struct kunit_case cache_cases[] = {
 	KUNIT_CASE(cache_recycled_single_no_exit),
 	KUNIT_CASE(cache_recycled_sg_same_segments),
+	KUNIT_CASE(cache_hit_across_page_and_sg),
 	KUNIT_CASE(cache_key_is_exact),
 	KUNIT_CASE(cache_epoch_moves),
 	KUNIT_CASE(cache_epoch_moved_while_live),
