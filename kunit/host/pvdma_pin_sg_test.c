@@ -27,6 +27,10 @@
 #include <linux/bitmap.h>
 #include <linux/capability.h>
 #include <linux/cred.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/mount.h>
+#include <linux/namei.h>
 #include <linux/kthread.h>
 #include <linux/gfp.h>
 #include <linux/minmax.h>
@@ -37,6 +41,7 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/uaccess.h>
 #include <linux/xarray.h>
 
 #include <asm/io.h>
@@ -1617,6 +1622,160 @@ static void unwind_no_publish_callback(struct kunit *test)
 	expect_nothing_pinned(test, f);
 }
 
+#if IS_ENABLED(CONFIG_FAILSLAB) && IS_ENABLED(CONFIG_FAULT_INJECTION_DEBUG_FS)
+/* A page of user memory of the test's own, for failslab_set(). */
+static unsigned long failslab_ubuf;
+
+/*
+ * failslab only fails allocations that may sleep once ignore-gfp-wait is
+ * off, which only its debugfs file can say: write it through a kernel
+ * mount of debugfs (the same superblock as /sys/kernel/debug).  Its
+ * write op takes a user buffer only.
+ */
+static int failslab_set(const char *file, const char *val)
+{
+	struct file_system_type *type;
+	struct vfsmount *mnt;
+	struct file *filp;
+	struct path path;
+	loff_t pos = 0;
+	ssize_t n;
+	int ret;
+
+	if (copy_to_user((void __user *)failslab_ubuf, val, strlen(val)))
+		return -EFAULT;
+	type = get_fs_type("debugfs");
+	if (!type)
+		return -ENODEV;
+	mnt = kern_mount(type);
+	put_filesystem(type);
+	if (IS_ERR(mnt))
+		return PTR_ERR(mnt);
+	ret = vfs_path_lookup(mnt->mnt_root, mnt, file, 0, &path);
+	if (!ret) {
+		filp = dentry_open(&path, O_WRONLY, current_cred());
+		path_put(&path);
+		if (IS_ERR(filp)) {
+			ret = PTR_ERR(filp);
+		} else {
+			n = vfs_write(filp, (const char __user *)failslab_ubuf,
+				      strlen(val), &pos);
+			ret = n < 0 ? n : 0;
+			fput(filp);
+		}
+	}
+	kern_unmount(mnt);
+	return ret;
+}
+
+/* Runs before the user page goes: kunit releases in reverse order. */
+static void failslab_restore(void *unused)
+{
+	current->fail_nth = 0;
+	failslab_set("failslab/ignore-gfp-wait", "Y");
+}
+
+/*
+ * Let current->fail_nth fail GFP_KERNEL slab allocations too, until the
+ * test ends.
+ */
+static void failslab_arm(struct kunit *test)
+{
+	failslab_ubuf = kunit_vm_mmap(test, NULL, 0, PAGE_SIZE,
+				      PROT_READ | PROT_WRITE,
+				      MAP_ANONYMOUS | MAP_PRIVATE, 0);
+	KUNIT_ASSERT_FALSE(test, IS_ERR_VALUE(failslab_ubuf));
+	KUNIT_ASSERT_EQ(test, failslab_set("failslab/ignore-gfp-wait", "N"), 0);
+	KUNIT_ASSERT_EQ(test, kunit_add_action_or_reset(test, failslab_restore,
+							NULL), 0);
+}
+
+/*
+ * Every allocation of a MAP fails in turn, through the kernel's own fault
+ * injection (current->fail_nth, as syzkaller drives it): the MAP fails
+ * with -PVDMA_ENOMEM and leaves nothing pinned, charged or live, or it
+ * succeeds whole where the failed allocation is tried again (the xarray
+ * allocates a node without sleeping under its lock, then again outside).
+ * The chunk array grows after pages are pinned: that failure must unpin.
+ */
+static void unwind_every_allocation_failure(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	unsigned int n, left, failed = 0;
+	long ret;
+	u64 h;
+
+	failslab_arm(test);
+	f->pin_max = 2;
+	for (n = 1; n <= 64; n++) {
+		/* A fresh tracker: its xarray allocates again. */
+		fake_set_vm(test, f, &fake_backend, 4096, 64, 2048);
+		fake_reset_calls(f);
+		current->fail_nth = n;
+		ret = fake_map(f, unwind_ranges, ARRAY_SIZE(unwind_ranges),
+			       PVDMA_MAP_BIDIRECTIONAL, 16, &h);
+		left = current->fail_nth;
+		current->fail_nth = 0;
+		if (left) {
+			/* Fewer than n allocations: none failed. */
+			KUNIT_EXPECT_EQ_MSG(test, ret, 0, "allocation %u", n);
+			break;
+		}
+		if (!ret) {
+			KUNIT_EXPECT_EQ_MSG(test, f->live_pins, UNWIND_PAGES,
+					    "allocation %u", n);
+			KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
+			expect_nothing_pinned(test, f);
+			continue;
+		}
+		failed++;
+		KUNIT_EXPECT_EQ_MSG(test, ret, -PVDMA_ENOMEM, "allocation %u", n);
+		KUNIT_EXPECT_EQ_MSG(test, f->live_pins, 0, "allocation %u", n);
+		KUNIT_EXPECT_EQ_MSG(test, f->dirty_unpins, 0, "allocation %u", n);
+		expect_failed_map(test, f);
+	}
+	KUNIT_EXPECT_LE(test, n, 64);
+	/* The tracker, its segment chunks and the handle at least. */
+	KUNIT_EXPECT_GE(test, failed, 3);
+	kunit_info(test, "%u allocations, %u of them failing the MAP\n", n - 1,
+		   failed);
+}
+
+/* An UNMAP_BATCH that cannot allocate releases nothing, then works. */
+static void unwind_batch_allocation_failure(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h[3];
+	int i;
+
+	failslab_arm(test);
+	for (i = 0; i < ARRAY_SIZE(h); i++)
+		KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(4 * i, 0), 2 * PAGE_SIZE,
+						PVDMA_MAP_FROM_DEVICE, &h[i]),
+				0);
+	current->fail_nth = 1;
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, h, ARRAY_SIZE(h)),
+			-PVDMA_ENOMEM);
+	KUNIT_EXPECT_EQ(test, current->fail_nth, 0);
+	current->fail_nth = 0;
+	KUNIT_EXPECT_EQ(test, f->live_pins, 6);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.live_handles, 3);
+	KUNIT_EXPECT_EQ(test, f->dirty_unpins, 0);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, h, ARRAY_SIZE(h)), 0);
+	expect_nothing_pinned(test, f);
+}
+#else
+static void unwind_every_allocation_failure(struct kunit *test)
+{
+	kunit_skip(test, "needs CONFIG_FAILSLAB and CONFIG_FAULT_INJECTION_DEBUG_FS");
+}
+
+static void unwind_batch_allocation_failure(struct kunit *test)
+{
+	kunit_skip(test, "needs CONFIG_FAILSLAB and CONFIG_FAULT_INJECTION_DEBUG_FS");
+}
+#endif
+
 static struct kunit_case pvdma_unwind_cases[] = {
 	KUNIT_CASE(unwind_every_pin_failure),
 	KUNIT_CASE(unwind_every_resolve_failure),
@@ -1624,6 +1783,8 @@ static struct kunit_case pvdma_unwind_cases[] = {
 	KUNIT_CASE(unwind_publish_failure),
 	KUNIT_CASE(unwind_not_live_during_publish),
 	KUNIT_CASE(unwind_no_publish_callback),
+	KUNIT_CASE(unwind_every_allocation_failure),
+	KUNIT_CASE(unwind_batch_allocation_failure),
 	{}
 };
 
