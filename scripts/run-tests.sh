@@ -48,7 +48,8 @@ run_suite "e2e host-abi" "$REPO/scripts/rig/e2e.sh"
 # the environment win, as for "make stress".
 run_suite stress env STRESS_CALLS="${STRESS_CALLS:-10000}" \
 	STRESS_RACE_ITERS="${STRESS_RACE_ITERS:-100}" \
-	STRESS_KILLS="${STRESS_KILLS:-2}" "$REPO/scripts/stress.sh"
+	STRESS_KILLS="${STRESS_KILLS:-2}" STRESS_TIMEOUT="${STRESS_TIMEOUT:-600}" \
+	"$REPO/scripts/stress.sh"
 
 echo
 printf '%s\n' "${summary[@]}"
