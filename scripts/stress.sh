@@ -32,7 +32,8 @@ echo
 grep -E '^stress: (seed |size: )' "$log" || true
 grep -E '^stress: [a-z0-9-]+: (PASS|FAIL)' "$log" || true
 fail=0
-sum=$(grep -E '^stress: [0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1)
+sum=$(grep -E '^stress: [0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1 || true)
+grep -E '^stress: hung' "$log" && fail=1
 # A run that never reached its end (a crash, a timeout) is a failure.
 grep -q '^host: done' "$log" || { echo "stress: the host did not finish the run"; fail=1; }
 [ -n "$sum" ] || { echo "stress: no result line"; sum="stress: 0 passed, 1 failed"; }
