@@ -19,6 +19,12 @@
 #                   M failed"; STRESS_CALLS=... etc. size it
 #   make mutants    break the host's translation on purpose: the rig's NVMe
 #                   and NIC clients must notice
+#   make install    put the DKMS packages pvdma-host and pvdma-guest into
+#                   /usr/src and add them to DKMS (then: dkms install
+#                   pvdma-host/$(PVDMA_VERSION), or pvdma-guest in a guest)
+#   make uninstall  dkms remove both, and remove their sources
+#   make dkms-check the DKMS packages' add, build, install, kernel-update
+#                   rebuild and remove, in a private mount namespace
 #   make check-install  run the install and a cold build in a fresh
 #                   debootstrap root, as on a new Debian 12 machine
 #   make clean      remove the build cache ($(PVDMA_CACHE))
@@ -27,10 +33,14 @@
 
 PVDMA_CACHE ?= /var/tmp/pvdma-cache
 export PVDMA_CACHE
+# The version of the DKMS packages.
+PVDMA_VERSION := 0.1
+export PVDMA_VERSION
 
 S := scripts
 
-.PHONY: all deps host guest demo e2e test kunit bench stress mutants check-install clean
+.PHONY: all deps host guest demo e2e test kunit bench stress mutants \
+	install uninstall dkms-check check-install clean
 
 all: host guest
 
@@ -75,6 +85,16 @@ stress: deps
 mutants: deps
 	@$(MAKE) --no-print-directory all
 	@$(S)/mutants.sh
+
+install:
+	@$(S)/install-dkms.sh
+
+uninstall:
+	@$(S)/uninstall-dkms.sh
+
+dkms-check: deps
+	@$(MAKE) --no-print-directory all
+	@$(S)/dkms-check.sh
 
 check-install:
 	@$(S)/check-install.sh

@@ -18,8 +18,8 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 "$REPO/scripts/prepare-source.sh"
 
-B=$PVDMA_CACHE/vfio-build
-OUT=$PVDMA_CACHE/modules/host
+B=${PVDMA_VFIO_BUILD:-$PVDMA_CACHE/vfio-build}
+OUT=${PVDMA_HOST_MODS:-$PVDMA_CACHE/modules/host}
 step "building vfio.ko with no-IOMMU support for $KVER"
 rm -rf "$B"
 mkdir -p "$B" "$OUT"

@@ -22,15 +22,16 @@ pvdma_deb_version() {
 }
 
 DEB_VER=$(pvdma_deb_version) || exit 1
-KVER=${DEB_VER%%-*}+deb12-amd64
-KHDR=/usr/src/linux-headers-$KVER
+# A DKMS build (scripts/dkms/) names the kernel and its headers itself.
+KVER=${PVDMA_KVER:-${DEB_VER%%-*}+deb12-amd64}
+KHDR=${PVDMA_KHDR:-/usr/src/linux-headers-$KVER}
 KSRC=$PVDMA_CACHE/linux-source-6.12
 KIMAGE=/boot/vmlinuz-$KVER
 KMODS=/lib/modules/$KVER/kernel
 NPROC=$(nproc)
 
 # Compiler of the distro kernel, through ccache.
-KCC="ccache gcc-12"
+KCC=${PVDMA_CC:-ccache gcc-12}
 
 step() { printf '==> %s\n' "$*"; }
 die() { printf 'pvdma: error: %s\n' "$*" >&2; exit 1; }

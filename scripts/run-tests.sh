@@ -50,6 +50,8 @@ run_suite stress env STRESS_CALLS="${STRESS_CALLS:-10000}" \
 	STRESS_RACE_ITERS="${STRESS_RACE_ITERS:-100}" \
 	STRESS_KILLS="${STRESS_KILLS:-2}" STRESS_TIMEOUT="${STRESS_TIMEOUT:-600}" \
 	"$REPO/scripts/stress.sh"
+# The DKMS packages, against the stock headers, in a private namespace.
+run_suite dkms-check "$REPO/scripts/dkms-check.sh"
 
 echo
 printf '%s\n' "${summary[@]}"
