@@ -43,8 +43,8 @@
  * @unmap:	%KVM_HC_PVDMA_UNMAP of one handle.
  * @unmap_batch: %KVM_HC_PVDMA_UNMAP_BATCH: GPA of a handle array, its length.
  * @set_shared:	%KVM_HC_PVDMA_SET_SHARED: GPA of the status page, flags.
-
- * @query:	%KVM_HC_PVDMA_QUERY: GPA and length of a range; what backs it. *
+ * @query:	%KVM_HC_PVDMA_QUERY: GPA and length of a range; what backs it.
+ *
  * Each returns what the hypercall returns: 0 or a negative -KVM_E* or
  * -PVDMA_E* code.  The real implementation issues the hypercalls; the KUnit
  * suites substitute a fake host here, so every path above this seam runs

@@ -13,6 +13,8 @@
 /**
  * kvm_pvdma_is_hypercall - does @nr name a PVDMA hypercall?
  * @nr:	hypercall number from RAX.
+ *
+ * Return: true for the PVDMA hypercall numbers.
  */
 static inline bool kvm_pvdma_is_hypercall(unsigned long nr)
 {

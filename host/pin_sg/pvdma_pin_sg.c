@@ -678,7 +678,8 @@ void pvdma_invalidate_end(struct pvdma_vm *vm, unsigned long start,
  * switched on (!@gone) the pinned pages stay, but their device writes must
  * now be logged at unmap, which a kept translation would never do.
  *
- * Context: the VMM's ioctl, holding kvm->slots_lock.
+ * Context: process context.  The backend serializes memslot
+ * changes (KVM's slots_lock, asserted in kvm_pvdma_memslot_changed()).
  */
 void pvdma_slot_changed(struct pvdma_vm *vm, unsigned long hva,
 			unsigned long npages, bool gone)
@@ -720,6 +721,8 @@ bool pvdma_shared_unlogged(struct pvdma_vm *vm, u64 *gfn)
  *
  * Until the guest registers one again it cannot learn that a translation
  * went stale, so it must keep none.
+ *
+ * Return: true if the status page was lost and none registered since.
  */
 bool pvdma_shared_lost(struct pvdma_vm *vm)
 {

@@ -55,7 +55,7 @@
 #define KVM_HC_PVDMA_PROBE		(KVM_HC_PVDMA_BASE + 0)
 
 /**
- * define PVDMA_PROBE_RESET - %KVM_HC_PVDMA_PROBE: start from a clean slate
+ * define PVDMA_PROBE_RESET - flag of %KVM_HC_PVDMA_PROBE to start from a clean slate
  *
  * Before probing, the host releases every mapping of this VM and forgets
  * its status page, as if the VM had just been created.  A guest kernel
@@ -74,7 +74,7 @@
 #define PVDMA_PROBE_RESET		(1U << 0)
 
 /**
- * define KVM_HC_PVDMA_MAP - pin guest ranges, return host-physical segments
+ * define KVM_HC_PVDMA_MAP - pin guest ranges and return their host physical segments
  *
  * a0: GPA of an array of a1 &struct pvdma_range, 16-byte aligned, the whole
  *     array within one guest page.
@@ -159,7 +159,7 @@
 #define KVM_HC_PVDMA_SET_SHARED		(KVM_HC_PVDMA_BASE + 4)
 
 /**
- * define PVDMA_SHARED_CLEAR - %KVM_HC_PVDMA_SET_SHARED: forget the page
+ * define PVDMA_SHARED_CLEAR - flag of %KVM_HC_PVDMA_SET_SHARED to forget the page
  *
  * The host stops writing to the registered page and unpins it, so the guest
  * may free it.  Clearing when no page is registered succeeds.
@@ -167,7 +167,7 @@
 #define PVDMA_SHARED_CLEAR		(1U << 0)
 
 /**
- * define KVM_HC_PVDMA_QUERY - what backs a guest-physical range
+ * define KVM_HC_PVDMA_QUERY - what backs a guest physical range
  *
  * a0: GPA of the range's first byte, any alignment.
  * a1: length in bytes, at least 1; a0 + a1 must not exceed 2^64.
@@ -184,12 +184,12 @@
 #define KVM_HC_PVDMA_QUERY		(KVM_HC_PVDMA_BASE + 5)
 
 /**
- * define PVDMA_QUERY_RAM - %KVM_HC_PVDMA_QUERY: part of it is host memory
+ * define PVDMA_QUERY_RAM - answer of %KVM_HC_PVDMA_QUERY when part of the range is host memory
  */
 #define PVDMA_QUERY_RAM			(1U << 0)
 
 /**
- * define PVDMA_QUERY_DEVICE - %KVM_HC_PVDMA_QUERY: part of it is device memory
+ * define PVDMA_QUERY_DEVICE - answer of %KVM_HC_PVDMA_QUERY when part of the range is device memory
  *
  * The VMM backs that part with a mapping of device memory (%VM_IO or
  * %VM_PFNMAP, such as a VFIO device's BAR): the guest reaches a directly
@@ -198,7 +198,7 @@
 #define PVDMA_QUERY_DEVICE		(1U << 1)
 
 /**
- * define KVM_CAP_PVDMA - per-VM opt-in, enabled with KVM_ENABLE_CAP
+ * define KVM_CAP_PVDMA - the per VM opt in, enabled with KVM_ENABLE_CAP
  *
  * args[0] must be 0.  Only a caller with CAP_SYS_ADMIN may enable it, and
  * only before the VM has vCPUs.  %KVM_CHECK_EXTENSION returns 1 if the host
@@ -286,7 +286,7 @@
 #define PVDMA_ENOMEM			12
 
 /**
- * define PVDMA_EACCES - device-write mapping of a read-only memslot
+ * define PVDMA_EACCES - a mapping the device writes, of a read only memslot
  */
 #define PVDMA_EACCES			13
 
