@@ -24,19 +24,18 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/bitmap.h>
-#include <linux/bsearch.h>
 #include <linux/dma-mapping.h>
 #include <linux/gfp.h>
 #include <linux/log2.h>
 #include <linux/mm.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
-#include <linux/sort.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
 
 #include "pvdma_bounce.h"
 #include "pvdma_internal.h"
+#include "pvdma_pool.h"
 
 #define PVDMA_CHUNK_SIZE	SZ_256K
 
@@ -47,19 +46,10 @@
 #define PVDMA_NO_ORIG		((phys_addr_t)-1)
 
 /*
- * A run of pool pages that is contiguous on the host: the lookup of a DMA
- * address in the pool is a binary search over these, sorted by @hpa.
- */
-struct pvdma_bseg {
-	u64 hpa;
-	unsigned int index;
-	unsigned int nr_pages;
-};
-
-/*
  * The pool.  Everything but @bitmap, @used, @run, @head, @off, @size and
- * @orig is written only by pvdma_bounce_init() and pvdma_bounce_exit(),
- * when no device maps.
+ * @orig is written only by pvdma_own_init() and pvdma_own_exit(), when no
+ * device maps.  Runs of @fr never cross a chunk: chunks are apart in the
+ * guest.
  */
 struct pvdma_pool {
 	unsigned long *bitmap;	/* pages handed out */
@@ -67,19 +57,14 @@ struct pvdma_pool {
 	unsigned int nr_pages;
 	unsigned int chunk_pages;
 	unsigned int nr_chunks;
-	unsigned int max_run;	/* longest host-contiguous run, in pages */
-	u64 lowest;		/* lowest host address in the pool */
+	struct pvdma_pool_frames fr;
 	struct page **chunks;
 	u64 *handles;		/* one page: KVM_HC_PVDMA_UNMAP_BATCH reads it */
-	u64 *hpa;		/* host address of each page */
-	u16 *contig;		/* host-contiguous pages from here to run end */
 	u16 *run;		/* at a handed-out run's first page: its length */
 	unsigned int *head;	/* first page of the run a page was handed in */
 	u16 *off;		/* at a run's first page: where the bytes start */
 	u32 *size;		/* at a run's first page: how many bytes */
 	phys_addr_t *orig;	/* guest address each page shadows */
-	struct pvdma_bseg *segs;
-	unsigned int nr_segs;
 };
 
 static struct pvdma_pool pool;
@@ -93,34 +78,12 @@ static void *pvdma_pool_va(unsigned int i)
 	       (i % pool.chunk_pages) * PAGE_SIZE;
 }
 
-static int pvdma_bseg_cmp(const void *a, const void *b)
-{
-	const struct pvdma_bseg *x = a, *y = b;
-
-	return x->hpa < y->hpa ? -1 : x->hpa > y->hpa;
-}
-
-static int pvdma_bseg_find(const void *key, const void *elt)
-{
-	u64 addr = *(const u64 *)key;
-	const struct pvdma_bseg *s = elt;
-
-	if (addr < s->hpa)
-		return -1;
-	return addr - s->hpa >= (u64)s->nr_pages << PAGE_SHIFT;
-}
-
 /* Pool page holding DMA address @addr, or -1 if @addr is not in the pool. */
 static long pvdma_pool_index(dma_addr_t addr)
 {
-	u64 key = addr;
-	const struct pvdma_bseg *s;
+	s64 off = pvdma_frames_offset(&pool.fr, addr);
 
-	s = bsearch(&key, pool.segs, pool.nr_segs, sizeof(*s),
-		    pvdma_bseg_find);
-	if (!s)
-		return -1;
-	return s->index + ((key - s->hpa) >> PAGE_SHIFT);
+	return off < 0 ? -1 : off >> PAGE_SHIFT;
 }
 
 static void pvdma_pool_free(void)
@@ -128,14 +91,12 @@ static void pvdma_pool_free(void)
 	bitmap_free(pool.bitmap);
 	kfree(pool.chunks);
 	free_page((unsigned long)pool.handles);
-	kfree(pool.hpa);
-	kfree(pool.contig);
+	pvdma_frames_free(&pool.fr);
 	kfree(pool.run);
 	kfree(pool.head);
 	kfree(pool.off);
 	kfree(pool.size);
 	kfree(pool.orig);
-	kfree(pool.segs);
 	memset(&pool, 0, sizeof(pool));
 }
 
@@ -150,23 +111,9 @@ static void pvdma_chunk_free(struct page *page)
 /* Release chunks [0, @nr): unpin in as few exits as possible, then free. */
 static void pvdma_pool_unpin(unsigned int nr)
 {
-	unsigned int batch = min3(pvdma_limits.max_batch,
-				  (u32)PVDMA_MAX_BATCH, (u32)PVDMA_MAX_CHUNKS);
-	unsigned int i, n;
-	long ret;
+	unsigned int i;
 
-	for (i = 0; i < nr; i += n) {
-		n = min(nr - i, batch);
-		ret = pvdma_host->unmap_batch(virt_to_phys(&pool.handles[i]), n);
-		/*
-		 * No device uses the pool any more, so the guest may reuse
-		 * the pages even if the host keeps them pinned; it releases
-		 * them when the VM stops.
-		 */
-		if (ret)
-			pr_err("cannot release %u bounce pool chunks: %s (%ld); the host keeps them pinned until the VM stops\n",
-			       n, pvdma_strerror(ret), ret);
-	}
+	pvdma_frames_unpin(pool.handles, nr, "bounce");
 	for (i = 0; i < nr; i++)
 		pvdma_chunk_free(pool.chunks[i]);
 }
@@ -177,14 +124,9 @@ static void pvdma_pool_unpin(unsigned int nr)
  */
 static int pvdma_pool_pin(unsigned int c, void *desc)
 {
-	struct pvdma_range *range = desc;
-	/* After the range, 16-aligned: the two never overlap. */
-	struct pvdma_map_result *res = desc + 64;
 	unsigned int order = get_order(PAGE_SIZE * pool.chunk_pages);
-	u32 max_segs = min(pool.chunk_pages, pvdma_limits.max_segs);
-	unsigned int first = c * pool.chunk_pages, i = first, s;
 	struct page *page;
-	long ret;
+	int ret;
 
 	page = alloc_pages(GFP_KERNEL, order);
 	if (!page) {
@@ -197,79 +139,15 @@ static int pvdma_pool_pin(unsigned int c, void *desc)
 	 */
 	split_page(page, order);
 
-	range->gpa = page_to_phys(page);
-	range->len = PAGE_SIZE * pool.chunk_pages;
-	res->max_segs = max_segs;
-	ret = pvdma_host->map(virt_to_phys(range), 1, virt_to_phys(res),
-			      PVDMA_MAP_BIDIRECTIONAL);
+	ret = pvdma_frames_pin(&pool.fr, "bounce",
+			       "lower bounce_size or raise the host's limits",
+			       page_to_phys(page), c * pool.chunk_pages,
+			       pool.chunk_pages, desc, &pool.handles[c]);
 	if (ret) {
-		pr_err("cannot pin the bounce pool: %s (%ld); lower bounce_size or raise the host's limits\n",
-		       pvdma_strerror(ret), ret);
 		pvdma_chunk_free(page);
-		return -ENOSPC;
+		return ret;
 	}
 	pool.chunks[c] = page;
-	pool.handles[c] = res->handle;
-
-	for (s = 0; s < min(res->nr_segs, max_segs); s++) {
-		u64 addr = res->segs[s].addr, len = res->segs[s].len;
-
-		if (!PAGE_ALIGNED(addr) || !PAGE_ALIGNED(len))
-			goto err_proto;
-		for (; len; len -= PAGE_SIZE, addr += PAGE_SIZE) {
-			if (i == first + pool.chunk_pages)
-				goto err_proto;
-			pool.hpa[i++] = addr;
-		}
-	}
-	if (i == first + pool.chunk_pages)
-		return 0;
-
-err_proto:
-	pr_err("host returned malformed segments for the bounce pool\n");
-	pvdma_host->unmap(pool.handles[c]);
-	pvdma_chunk_free(page);
-	return -EPROTO;
-}
-
-/*
- * Find the host-contiguous runs, the lowest address and the longest run,
- * and sort the runs for pvdma_pool_index().
- */
-static int pvdma_pool_index_runs(void)
-{
-	unsigned int i, n = 0;
-
-	for (i = pool.nr_pages; i--; ) {
-		/* Runs never cross a chunk: chunks are apart in the guest. */
-		bool joins = (i + 1) % pool.chunk_pages &&
-			     pool.hpa[i + 1] == pool.hpa[i] + PAGE_SIZE;
-
-		pool.contig[i] = joins ? pool.contig[i + 1] + 1 : 1;
-	}
-
-	pool.lowest = U64_MAX;
-	for (i = 0; i < pool.nr_pages; i += pool.contig[i]) {
-		pool.segs[n].hpa = pool.hpa[i];
-		pool.segs[n].index = i;
-		pool.segs[n].nr_pages = pool.contig[i];
-		pool.lowest = min(pool.lowest, pool.hpa[i]);
-		pool.max_run = max_t(unsigned int, pool.max_run,
-				     pool.contig[i]);
-		n++;
-	}
-	pool.nr_segs = n;
-	sort(pool.segs, n, sizeof(*pool.segs), pvdma_bseg_cmp, NULL);
-
-	/* A host page twice in the pool would make lookups ambiguous. */
-	for (i = 1; i < n; i++) {
-		const struct pvdma_bseg *p = &pool.segs[i - 1];
-
-		if (p->hpa + ((u64)p->nr_pages << PAGE_SHIFT) > pool.segs[i].hpa) {
-			pr_err("host returned overlapping segments for the bounce pool\n");
-			return -EPROTO;
-		}
-	}
 	return 0;
 }
 
@@ -307,18 +185,15 @@ static int pvdma_own_init(unsigned long size)
 	pool.bitmap = bitmap_zalloc(pool.nr_pages, GFP_KERNEL);
 	pool.chunks = kcalloc(pool.nr_chunks, sizeof(*pool.chunks), GFP_KERNEL);
 	pool.handles = (u64 *)get_zeroed_page(GFP_KERNEL);
-	pool.hpa = kcalloc(pool.nr_pages, sizeof(*pool.hpa), GFP_KERNEL);
-	pool.contig = kcalloc(pool.nr_pages, sizeof(*pool.contig), GFP_KERNEL);
 	pool.run = kcalloc(pool.nr_pages, sizeof(*pool.run), GFP_KERNEL);
 	pool.head = kcalloc(pool.nr_pages, sizeof(*pool.head), GFP_KERNEL);
 	pool.off = kcalloc(pool.nr_pages, sizeof(*pool.off), GFP_KERNEL);
 	pool.size = kcalloc(pool.nr_pages, sizeof(*pool.size), GFP_KERNEL);
 	pool.orig = kcalloc(pool.nr_pages, sizeof(*pool.orig), GFP_KERNEL);
-	pool.segs = kcalloc(pool.nr_pages, sizeof(*pool.segs), GFP_KERNEL);
 	desc = (void *)get_zeroed_page(GFP_KERNEL);
-	if (!pool.bitmap || !pool.chunks || !pool.handles || !pool.hpa ||
-	    !pool.contig || !pool.run || !pool.head || !pool.off ||
-	    !pool.size || !pool.orig || !pool.segs || !desc)
+	if (!pool.bitmap || !pool.chunks || !pool.handles || !pool.run ||
+	    !pool.head || !pool.off || !pool.size || !pool.orig || !desc ||
+	    pvdma_frames_alloc(&pool.fr, pool.nr_pages, pool.chunk_pages))
 		goto err_free;
 
 	for (i = 0; i < pool.nr_chunks; i++) {
@@ -326,7 +201,7 @@ static int pvdma_own_init(unsigned long size)
 		if (ret)
 			goto err_unpin;
 	}
-	ret = pvdma_pool_index_runs();
+	ret = pvdma_frames_index(&pool.fr, "bounce");
 	if (ret)
 		goto err_unpin;
 	free_page((unsigned long)desc);
@@ -377,7 +252,7 @@ static bool pvdma_own_is(dma_addr_t addr)
  */
 static size_t pvdma_own_max_size(void)
 {
-	return pool.max_run ? (size_t)(pool.max_run - 1) << PAGE_SHIFT : 0;
+	return pvdma_frames_max_size(&pool.fr);
 }
 
 /**
@@ -398,7 +273,7 @@ static unsigned int pvdma_own_pages(void)
  */
 static bool pvdma_own_below(u64 mask)
 {
-	return pool.nr_pages && pool.lowest + PAGE_SIZE - 1 <= mask;
+	return pvdma_frames_below(&pool.fr, mask);
 }
 
 /**
@@ -425,11 +300,11 @@ static unsigned int pvdma_own_used(void)
 static bool pvdma_pool_fits(unsigned int i, unsigned int n, unsigned int off,
 			    size_t size, u64 limit, u64 boundary, u64 align)
 {
-	u64 start = pool.hpa[i] + off, end = start + size - 1;
+	u64 start = pool.fr.hpa[i] + off, end = start + size - 1;
 
-	return pool.contig[i] >= n && end <= limit &&
+	return pool.fr.contig[i] >= n && end <= limit &&
 	       (start & ~boundary) == (end & ~boundary) &&
-	       !(pool.hpa[i] & (align - 1));
+	       !(pool.fr.hpa[i] & (align - 1));
 }
 
 /*
@@ -446,7 +321,7 @@ static long pvdma_pool_get(struct device *dev, unsigned int off, size_t size,
 	unsigned long n = PFN_UP(off + size);
 	unsigned long flags, i, k, start = 0;
 
-	if (!size || n > pool.max_run)
+	if (!size || n > pool.fr.max_run)
 		goto err_nospc;
 
 	spin_lock_irqsave(&pvdma_pool_lock, flags);
@@ -477,12 +352,12 @@ err_nospc:
 		return -ENOSPC;
 	if (!pool.nr_pages)
 		dev_err_ratelimited(dev, "pvdma: no bounce pool (bounce_size=0); the mapping fails\n");
-	else if (pool.lowest + off + size - 1 > limit)
+	else if (pool.fr.lowest + off + size - 1 > limit)
 		dev_err_ratelimited(dev, "pvdma: the bounce pool has no memory below the DMA mask %#llx; the mapping fails\n",
 				    limit);
-	else if (n > pool.max_run)
+	else if (n > pool.fr.max_run)
 		dev_err_ratelimited(dev, "pvdma: %zu bytes are more than the bounce pool takes in one piece (%u pages); the mapping fails\n",
-				    size, pool.max_run);
+				    size, pool.fr.max_run);
 	else
 		dev_err_ratelimited(dev, "pvdma: the bounce pool has no room for %zu bytes; the mapping fails\n",
 				    size);
@@ -509,7 +384,7 @@ static long pvdma_pool_clamp(dma_addr_t addr, size_t *size)
 	n = READ_ONCE(pool.run[h]);
 	if (!n || i >= h + n)
 		return -1;
-	start = pool.hpa[h] + pool.off[h];
+	start = pool.fr.hpa[h] + pool.off[h];
 	end = start + pool.size[h];
 	if (addr < start || addr >= end)
 		return -1;
@@ -563,8 +438,8 @@ static dma_addr_t pvdma_own_map(struct device *dev, phys_addr_t phys,
 		return DMA_MAPPING_ERROR;
 	for (k = 0; k < pool.run[i]; k++)
 		pool.orig[i + k] = phys - off + ((phys_addr_t)k << PAGE_SHIFT);
-	pvdma_pool_copy(i, pool.hpa[i] + off, size, true);
-	return pool.hpa[i] + off;
+	pvdma_pool_copy(i, pool.fr.hpa[i] + off, size, true);
+	return pool.fr.hpa[i] + off;
 }
 
 /**
@@ -597,7 +472,7 @@ static void *pvdma_own_alloc(struct device *dev, size_t size, u64 mask,
 		pool.orig[i + k] = PVDMA_NO_ORIG;
 	va = pvdma_pool_va(i);
 	memset(va, 0, (size_t)pool.run[i] << PAGE_SHIFT);
-	*addr = pool.hpa[i];
+	*addr = pool.fr.hpa[i];
 	return va;
 }
 
@@ -625,7 +500,7 @@ static bool pvdma_own_unmap(struct device *dev, dma_addr_t addr,
 
 	/* The run of a live mapping is its owner's: no lock to check it. */
 	if (i < 0 || !size || pool.run[i] != n ||
-	    addr != pool.hpa[i] + pool.off[i]) {
+	    addr != pool.fr.hpa[i] + pool.off[i]) {
 		dev_err_ratelimited(dev, "pvdma: release of %zu bytes the bounce pool did not hand out; nothing released\n",
 				    size);
 		return false;

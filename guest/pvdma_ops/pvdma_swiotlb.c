@@ -44,18 +44,17 @@
 
 #include <linux/atomic.h>
 #include <linux/bitops.h>
-#include <linux/bsearch.h>
 #include <linux/dma-mapping.h>
 #include <linux/log2.h>
 #include <linux/mm.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
-#include <linux/sort.h>
 #include <linux/swiotlb.h>
 #include <asm/iommu.h>
 
 #include "pvdma_bounce.h"
 #include "pvdma_internal.h"
+#include "pvdma_pool.h"
 
 /* One swiotlb segment: no mapping crosses it.  256 KiB. */
 #define PVDMA_SEG_BYTES		(IO_TLB_SEGSIZE << IO_TLB_SHIFT)
@@ -82,29 +81,17 @@ struct pvdma_sw_slot {
 	u32 bytes;
 };
 
-/* A run of pool pages contiguous on the host; sorted by @hpa for lookup. */
-struct pvdma_sw_run {
-	u64 hpa;
-	unsigned int index;
-	unsigned int nr_pages;
-};
-
 /*
  * The pinned pool.  Everything but @slots, @coherent, @used and @copied
- * is written only by init and exit, when no device maps.
+ * is written only by init and exit, when no device maps.  Runs of @fr
+ * never cross a segment: swiotlb maps within one.
  */
 struct pvdma_sw {
 	phys_addr_t start;	/* guest-physical start of the pool */
-	unsigned int nr_pages;
 	unsigned int pin_pages;	/* pages per KVM_HC_PVDMA_MAP */
 	unsigned int nr_pins;	/* live handles in @handles */
-	unsigned int max_run;	/* longest host-contiguous run, in pages */
-	u64 lowest;		/* lowest host address in the pool */
-	u64 *hpa;		/* host address of each page */
-	u16 *contig;		/* host-contiguous pages from here to run end */
+	struct pvdma_pool_frames fr;
 	u64 *handles;
-	struct pvdma_sw_run *runs;
-	unsigned int nr_runs;
 	struct pvdma_sw_slot *slots;
 	unsigned long *coherent; /* slots of pvdma_sw_alloc() memory */
 	atomic_t used;		/* slots pvdma handed out */
@@ -113,33 +100,14 @@ struct pvdma_sw {
 
 static struct pvdma_sw sw;
 
-static int pvdma_sw_run_cmp(const void *a, const void *b)
-{
-	const struct pvdma_sw_run *x = a, *y = b;
-
-	return x->hpa < y->hpa ? -1 : x->hpa > y->hpa;
-}
-
-static int pvdma_sw_run_find(const void *key, const void *elt)
-{
-	u64 addr = *(const u64 *)key;
-	const struct pvdma_sw_run *r = elt;
-
-	if (addr < r->hpa)
-		return -1;
-	return addr - r->hpa >= (u64)r->nr_pages << PAGE_SHIFT;
-}
-
 /* Is DMA address @addr in the pool?  If so, *@tlb is its guest address. */
 static bool pvdma_sw_tlb(dma_addr_t addr, phys_addr_t *tlb)
 {
-	const struct pvdma_sw_run *r;
-	u64 key = addr;
+	s64 off = pvdma_frames_offset(&sw.fr, addr);
 
-	r = bsearch(&key, sw.runs, sw.nr_runs, sizeof(*r), pvdma_sw_run_find);
-	if (!r)
+	if (off < 0)
 		return false;
-	*tlb = sw.start + PFN_PHYS(r->index) + (key - r->hpa);
+	*tlb = sw.start + off;
 	return true;
 }
 
@@ -156,120 +124,17 @@ static unsigned int pvdma_sw_nr_slots(phys_addr_t tlb, size_t size)
 
 static void pvdma_sw_free(void)
 {
-	kfree(sw.hpa);
-	kfree(sw.contig);
+	pvdma_frames_free(&sw.fr);
 	kfree(sw.handles);
-	kfree(sw.runs);
 	kfree(sw.slots);
 	bitmap_free(sw.coherent);
 	memset(&sw, 0, sizeof(sw));
 }
 
-/* Release the first @nr pins, in as few exits as possible. */
-static void pvdma_sw_unpin(unsigned int nr)
-{
-	unsigned int batch = min_t(u32, pvdma_limits.max_batch, PVDMA_MAX_BATCH);
-	unsigned int i, n;
-	long ret;
-
-	for (i = 0; i < nr; i += n) {
-		/* The host reads the handles from one guest page. */
-		n = min3(nr - i, batch, (unsigned int)((PAGE_SIZE -
-			 offset_in_page(&sw.handles[i])) / sizeof(u64)));
-		ret = pvdma_host->unmap_batch(virt_to_phys(&sw.handles[i]), n);
-		if (ret)
-			pr_err("cannot release %u swiotlb pool pins: %s (%ld); the host keeps them pinned until the VM stops\n",
-			       n, pvdma_strerror(ret), ret);
-	}
-}
-
-/*
- * Pin pages [@first, @first + @nr) of the pool with one MAP, recording
- * their host addresses.  @desc is a zeroed page for the MAP descriptors.
- */
-static int pvdma_sw_pin_one(unsigned int first, unsigned int nr, void *desc)
-{
-	struct pvdma_range *range = desc;
-	/* After the range, 16-aligned: the two never overlap. */
-	struct pvdma_map_result *res = desc + 64;
-	u32 max_segs = min(nr, pvdma_limits.max_segs);
-	unsigned int i = first, s;
-	long ret;
-
-	range->gpa = sw.start + PFN_PHYS(first);
-	range->len = PFN_PHYS(nr);
-	res->max_segs = max_segs;
-	ret = pvdma_host->map(virt_to_phys(range), 1, virt_to_phys(res),
-			      PVDMA_MAP_BIDIRECTIONAL);
-	if (ret) {
-		pr_err("cannot pin the swiotlb pool: %s (%ld); raise the host's pin limits or boot with a smaller swiotlb=\n",
-		       pvdma_strerror(ret), ret);
-		return -ENOSPC;
-	}
-	sw.handles[sw.nr_pins++] = res->handle;
-
-	for (s = 0; s < min(res->nr_segs, max_segs); s++) {
-		u64 addr = res->segs[s].addr, len = res->segs[s].len;
-
-		if (!PAGE_ALIGNED(addr) || !PAGE_ALIGNED(len))
-			goto err_proto;
-		for (; len; len -= PAGE_SIZE, addr += PAGE_SIZE) {
-			if (i == first + nr)
-				goto err_proto;
-			sw.hpa[i++] = addr;
-		}
-	}
-	if (i == first + nr)
-		return 0;
-
-err_proto:
-	pr_err("host returned malformed segments for the swiotlb pool; use guest and host modules from the same PVDMA release\n");
-	return -EPROTO;
-}
-
-/*
- * Find the host-contiguous runs, which never cross a segment (swiotlb maps
- * within one), the lowest address and the longest run; sort the runs.
- */
-static int pvdma_sw_index_runs(void)
-{
-	unsigned int i, n = 0;
-
-	for (i = sw.nr_pages; i--; ) {
-		bool joins = (i + 1) % PVDMA_SEG_PAGES &&
-			     sw.hpa[i + 1] == sw.hpa[i] + PAGE_SIZE;
-
-		sw.contig[i] = joins ? sw.contig[i + 1] + 1 : 1;
-	}
-
-	sw.lowest = U64_MAX;
-	for (i = 0; i < sw.nr_pages; i += sw.contig[i]) {
-		sw.runs[n].hpa = sw.hpa[i];
-		sw.runs[n].index = i;
-		sw.runs[n].nr_pages = sw.contig[i];
-		sw.lowest = min(sw.lowest, sw.hpa[i]);
-		sw.max_run = max_t(unsigned int, sw.max_run, sw.contig[i]);
-		n++;
-	}
-	sw.nr_runs = n;
-	sort(sw.runs, n, sizeof(*sw.runs), pvdma_sw_run_cmp, NULL);
-
-	/* A host page twice in the pool would make lookups ambiguous. */
-	for (i = 1; i < n; i++) {
-		const struct pvdma_sw_run *p = &sw.runs[i - 1];
-
-		if (p->hpa + PFN_PHYS(p->nr_pages) > sw.runs[i].hpa) {
-			pr_err("host returned overlapping segments for the swiotlb pool; use guest and host modules from the same PVDMA release\n");
-			return -EPROTO;
-		}
-	}
-	return 0;
-}
-
 /* Pin the swiotlb pool at @start, @bytes long: one MAP per segment. */
 static int pvdma_sw_pin(phys_addr_t start, size_t bytes)
 {
-	unsigned int nr_slots = bytes >> IO_TLB_SHIFT, first, nr;
+	unsigned int nr_slots = bytes >> IO_TLB_SHIFT, nr_pages, first, nr;
 	void *desc;
 	int ret;
 
@@ -279,42 +144,44 @@ static int pvdma_sw_pin(phys_addr_t start, size_t bytes)
 		return -EINVAL;
 	}
 	sw.start = start;
-	sw.nr_pages = bytes >> PAGE_SHIFT;
+	nr_pages = bytes >> PAGE_SHIFT;
 	sw.pin_pages = min_t(u32, PVDMA_SEG_PAGES,
 			     rounddown_pow_of_two(pvdma_limits.max_map_pages));
-	nr = DIV_ROUND_UP(sw.nr_pages, sw.pin_pages);
+	nr = DIV_ROUND_UP(nr_pages, sw.pin_pages);
 
 	ret = -ENOMEM;
-	sw.hpa = kcalloc(sw.nr_pages, sizeof(*sw.hpa), GFP_KERNEL);
-	sw.contig = kcalloc(sw.nr_pages, sizeof(*sw.contig), GFP_KERNEL);
 	sw.handles = kcalloc(nr, sizeof(*sw.handles), GFP_KERNEL);
-	sw.runs = kcalloc(sw.nr_pages, sizeof(*sw.runs), GFP_KERNEL);
 	sw.slots = kcalloc(nr_slots, sizeof(*sw.slots), GFP_KERNEL);
 	sw.coherent = bitmap_zalloc(nr_slots, GFP_KERNEL);
 	desc = (void *)get_zeroed_page(GFP_KERNEL);
-	if (!sw.hpa || !sw.contig || !sw.handles || !sw.runs || !sw.slots ||
-	    !sw.coherent || !desc) {
+	if (!sw.handles || !sw.slots || !sw.coherent || !desc ||
+	    pvdma_frames_alloc(&sw.fr, nr_pages, PVDMA_SEG_PAGES)) {
 		pr_err("no memory to track the swiotlb pool; boot with a smaller swiotlb=\n");
 		goto err;
 	}
 
-	for (first = 0; first < sw.nr_pages; first += sw.pin_pages) {
-		ret = pvdma_sw_pin_one(first, sw.pin_pages, desc);
+	for (first = 0; first < nr_pages; first += sw.pin_pages) {
+		ret = pvdma_frames_pin(&sw.fr, "swiotlb",
+				       "raise the host's pin limits or boot with a smaller swiotlb=",
+				       sw.start + PFN_PHYS(first), first,
+				       sw.pin_pages, desc,
+				       &sw.handles[sw.nr_pins]);
 		if (ret)
 			goto err;
+		sw.nr_pins++;
 	}
-	ret = pvdma_sw_index_runs();
+	ret = pvdma_frames_index(&sw.fr, "swiotlb");
 	if (ret)
 		goto err;
 	free_page((unsigned long)desc);
 	pr_info("swiotlb pool [mem %pa] %u KiB pinned with %u MAPs; host addresses from %#llx, runs up to %u pages\n",
-		&sw.start, sw.nr_pages << (PAGE_SHIFT - 10), sw.nr_pins,
-		sw.lowest, sw.max_run);
+		&sw.start, sw.fr.nr_pages << (PAGE_SHIFT - 10), sw.nr_pins,
+		sw.fr.lowest, sw.fr.max_run);
 	return 0;
 
 err:
 	if (sw.handles)
-		pvdma_sw_unpin(sw.nr_pins);
+		pvdma_frames_unpin(sw.handles, sw.nr_pins, "swiotlb");
 	free_page((unsigned long)desc);
 	pvdma_sw_free();
 	return ret;
@@ -373,12 +240,12 @@ static int pvdma_sw_init(unsigned long size)
 		ret = -ENODEV;	/* swiotlb=noforce */
 	if (!ret && (default_swiotlb_base() != sw.start ||
 		     default_swiotlb_limit() + 1 != sw.start +
-						   PFN_PHYS(sw.nr_pages)))
+						   PFN_PHYS(sw.fr.nr_pages)))
 		ret = -EINVAL;
 	if (ret) {
 		/* The pool may have been pinned, then freed by swiotlb. */
 		if (sw.nr_pins)
-			pvdma_sw_unpin(sw.nr_pins);
+			pvdma_frames_unpin(sw.handles, sw.nr_pins, "swiotlb");
 		pvdma_sw_free();
 		pr_err("cannot set up swiotlb as the bounce pool (%d); boot with swiotlb=noforce removed or a smaller bounce_size\n",
 		       ret);
@@ -397,11 +264,11 @@ static int pvdma_sw_init(unsigned long size)
  */
 static void pvdma_sw_exit(void)
 {
-	if (!sw.nr_pages)
+	if (!sw.fr.nr_pages)
 		return;
 	WARN(atomic_read(&sw.used), "pvdma: %d swiotlb slots still in use\n",
 	     atomic_read(&sw.used));
-	pvdma_sw_unpin(sw.nr_pins);
+	pvdma_frames_unpin(sw.handles, sw.nr_pins, "swiotlb");
 	pvdma_sw_free();
 }
 
@@ -425,7 +292,7 @@ static bool pvdma_sw_is(dma_addr_t addr)
  */
 static size_t pvdma_sw_max_size(void)
 {
-	return sw.max_run ? PFN_PHYS(sw.max_run - 1) : 0;
+	return pvdma_frames_max_size(&sw.fr);
 }
 
 /**
@@ -436,7 +303,7 @@ static size_t pvdma_sw_max_size(void)
  */
 static bool pvdma_sw_below(u64 mask)
 {
-	return sw.nr_pages && sw.lowest + PAGE_SIZE - 1 <= mask;
+	return pvdma_frames_below(&sw.fr, mask);
 }
 
 /**
@@ -456,7 +323,7 @@ static u64 pvdma_sw_copied(void)
  */
 static unsigned int pvdma_sw_pages(void)
 {
-	return sw.nr_pages;
+	return sw.fr.nr_pages;
 }
 
 /**
@@ -480,12 +347,12 @@ static dma_addr_t pvdma_sw_dma(phys_addr_t tlb, size_t size, u64 limit,
 	unsigned long i;
 	u64 start, end;
 
-	if (tlb < sw.start || tlb - sw.start + size > PFN_PHYS(sw.nr_pages))
+	if (tlb < sw.start || tlb - sw.start + size > PFN_PHYS(sw.fr.nr_pages))
 		return DMA_MAPPING_ERROR;
 	i = PFN_DOWN(tlb - sw.start);
-	if (sw.contig[i] < PFN_UP(offset_in_page(tlb) + size))
+	if (sw.fr.contig[i] < PFN_UP(offset_in_page(tlb) + size))
 		return DMA_MAPPING_ERROR;
-	start = sw.hpa[i] + offset_in_page(tlb);
+	start = sw.fr.hpa[i] + offset_in_page(tlb);
 	end = start + size - 1;
 	if (end > limit || (start & ~boundary) != (end & ~boundary) ||
 	    (start & (align - 1)))
@@ -541,7 +408,7 @@ static dma_addr_t pvdma_sw_get(struct device *dev, phys_addr_t orig,
 	struct pvdma_sw_slot *slot;
 	unsigned int n = 0, k;
 
-	if (!sw.nr_pages || !size)
+	if (!sw.fr.nr_pages || !size)
 		goto err_log;
 	if (coherent)
 		attrs |= DMA_ATTR_SKIP_CPU_SYNC;
@@ -575,9 +442,9 @@ static dma_addr_t pvdma_sw_get(struct device *dev, phys_addr_t orig,
 err_log:
 	if (caller_attrs & DMA_ATTR_NO_WARN)
 		return DMA_MAPPING_ERROR;
-	if (!sw.nr_pages)
+	if (!sw.fr.nr_pages)
 		dev_err_ratelimited(dev, "pvdma: no bounce pool (bounce_size=0); the mapping fails\n");
-	else if (sw.lowest + size - 1 > limit)
+	else if (sw.fr.lowest + size - 1 > limit)
 		dev_err_ratelimited(dev, "pvdma: the swiotlb pool has no memory below the DMA mask %#llx; the mapping fails\n",
 				    limit);
 	else
