@@ -81,6 +81,11 @@ static u64 pvdma_epoch(void)
 	if (likely(epoch) || test_and_set_bit(0, &reregistering))
 		return epoch;
 	ret = pvdma_host->set_shared(virt_to_phys(pvdma_status), 0);
+	if (ret == -PVDMA_EAGAIN) {
+		/* The host's memory is changing: again at a later map. */
+		clear_bit(0, &reregistering);
+		return 0;
+	}
 	if (ret) {
 		pr_warn_once("the host lost the status page and refuses it again: %s (%ld); the pin cache stays off\n",
 			     pvdma_strerror(ret), ret);

@@ -218,6 +218,12 @@ static inline s64 pvdma_stat_read(struct pvdma_dev *pd, enum pvdma_stat s)
 	return atomic64_read(&pd->stats[s]);
 }
 
+/*
+ * KVM_HC_PVDMA_MAP calls per mapping while the host answers -PVDMA_EAGAIN
+ * (its memory kept changing while it pinned); then the mapping is bounced.
+ */
+#define PVDMA_MAP_TRIES		4
+
 extern struct pvdma_info pvdma_limits;
 extern struct pvdma_shared *pvdma_status;
 extern bool pvdma_cache_on;

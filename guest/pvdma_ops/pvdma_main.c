@@ -807,13 +807,16 @@ MODULE_PARM_DESC(cache,
 static void pvdma_status_init(void)
 {
 	void *page = (void *)get_zeroed_page(GFP_KERNEL);
+	unsigned int tries = 0;
 	long ret;
 
 	if (!page) {
 		pr_warn("no memory for the status page; the pin cache is off\n");
 		return;
 	}
-	ret = pvdma_host->set_shared(virt_to_phys(page), 0);
+	do {
+		ret = pvdma_host->set_shared(virt_to_phys(page), 0);
+	} while (ret == -PVDMA_EAGAIN && ++tries < PVDMA_MAP_TRIES);
 	if (ret) {
 		pr_warn("KVM_HC_PVDMA_SET_SHARED failed: %s (%ld); the pin cache is off\n",
 			pvdma_strerror(ret), ret);

@@ -155,6 +155,7 @@ static enum pvdma_stat pvdma_cause(long ret)
 	switch (ret) {
 	case -PVDMA_ENOSPC:
 	case -PVDMA_ENOMEM:
+	case -PVDMA_EAGAIN:
 		return PVDMA_STAT_HOST_REFUSED;
 	case -KVM_E2BIG:
 		return PVDMA_STAT_NOT_CONTIGUOUS;
@@ -266,7 +267,10 @@ static long pvdma_hc_map_once(struct pvdma_dev *pd, struct pvdma_buf *buf,
  * the caller cannot use.  If the host is at its pin limit while devices
  * keep idle translations, those of every device are released (they all
  * count against the VM's limits) and the map tried once more: the cache
- * must never cost a mapping.  On success, @map records the translation.
+ * must never cost a mapping.  A host whose memory kept changing while it
+ * pinned (-PVDMA_EAGAIN) is asked again, up to %PVDMA_MAP_TRIES calls in
+ * all; each call exits, so the host gets on between them, and after the
+ * last the mapping is bounced.  On success, @map records the translation.
  * Called with interrupts disabled (see pvdma_bufs).
  */
 static long pvdma_hc_map(struct pvdma_dev *pd, struct pvdma_buf *buf,
@@ -274,10 +278,13 @@ static long pvdma_hc_map(struct pvdma_dev *pd, struct pvdma_buf *buf,
 			 struct pvdma_map *map)
 {
 	struct pvdma_map_result *res = buf->result;
+	unsigned int tries = 1;
 	u64 epoch;
 	long ret;
 
 	ret = pvdma_hc_map_once(pd, buf, nr, max_segs, dir, &epoch);
+	while (ret == -PVDMA_EAGAIN && tries++ < PVDMA_MAP_TRIES)
+		ret = pvdma_hc_map_once(pd, buf, nr, max_segs, dir, &epoch);
 	/* The result block doubles as the handle array of the flush. */
 	if (ret == -PVDMA_ENOSPC && pvdma_cache_flush_all((u64 *)res))
 		ret = pvdma_hc_map_once(pd, buf, nr, max_segs, dir, &epoch);

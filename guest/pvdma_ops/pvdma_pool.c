@@ -74,14 +74,17 @@ int pvdma_frames_pin(struct pvdma_pool_frames *f, const char *pool,
 	/* After the range, 16-aligned: the two never overlap. */
 	struct pvdma_map_result *res = desc + 64;
 	u32 max_segs = min(nr, pvdma_limits.max_segs);
-	unsigned int i = first, s;
+	unsigned int i = first, s, tries = 0;
 	long ret;
 
 	range->gpa = gpa;
 	range->len = PFN_PHYS(nr);
 	res->max_segs = max_segs;
-	ret = pvdma_host->map(virt_to_phys(range), 1, virt_to_phys(res),
-			      PVDMA_MAP_BIDIRECTIONAL);
+	do {
+		ret = pvdma_host->map(virt_to_phys(range), 1,
+				      virt_to_phys(res),
+				      PVDMA_MAP_BIDIRECTIONAL);
+	} while (ret == -PVDMA_EAGAIN && ++tries < PVDMA_MAP_TRIES);
 	if (ret) {
 		pr_err("cannot pin the %s pool: %s (%ld); %s\n", pool,
 		       pvdma_strerror(ret), ret, fix);

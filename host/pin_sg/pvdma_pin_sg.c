@@ -835,18 +835,21 @@ static void pvdma_install_shared(void *arg)
  * Replaces (and unpins) a page registered earlier.  The page stays pinned
  * until replaced, cleared or the VM is destroyed, or soon after it is lost
  * (its memory goes away, see pvdma_invalidate_start()).  Like a map, it is
- * pinned again if an invalidation raced with the pin.
+ * pinned again if an invalidation raced with the pin, at most
+ * %PVDMA_PIN_TRIES times.
  *
- * Return: 0 or a negative -KVM_E* / -PVDMA_E* code from the backend.
+ * Return: 0, -PVDMA_EAGAIN if every try raced (nothing changed), or a
+ * negative -KVM_E* / -PVDMA_E* code from the backend.
  */
 long pvdma_set_shared(struct pvdma_vm *vm, void *ctx, u64 gfn)
 {
 	struct pvdma_shared_arg arg = { .vm = vm, .gfn = gfn };
 	struct pvdma_chunk c = { .gfn = gfn, .npages = 1 };
 	unsigned long seq = 0;
+	unsigned int tries;
 	long ret;
 
-	for (;;) {
+	for (tries = 1;; tries++) {
 		if (vm->backend->commit)
 			seq = vm->backend->mmu_seq(ctx);
 		ret = vm->backend->resolve(ctx, gfn, 1, true, &arg.hva);
@@ -869,7 +872,7 @@ long pvdma_set_shared(struct pvdma_vm *vm, void *ctx, u64 gfn)
 					&arg))
 			break;
 		vm->backend->unpin(&arg.page, 1, false);
-		if (fatal_signal_pending(current))
+		if (tries == PVDMA_PIN_TRIES || fatal_signal_pending(current))
 			return -PVDMA_EAGAIN;
 		cond_resched();
 	}
@@ -921,10 +924,12 @@ void pvdma_clear_shared(struct pvdma_vm *vm)
  * the memory behind a frame without finding it, and the guest would be
  * handed the orphaned page: so the backend's sequence is taken before
  * pinning and checked when the pages are tracked, and the pages are
- * pinned again if an invalidation got in between.
+ * pinned again if an invalidation got in between, at most
+ * %PVDMA_PIN_TRIES times (see there).
  *
  * Context: process context of the VMM (the vCPU thread): may sleep.
- * Return: 0 or a negative -KVM_E* / -PVDMA_E* code.
+ * Return: 0, -PVDMA_EAGAIN if every try raced with an invalidation (then
+ * nothing is pinned), or another negative -KVM_E* / -PVDMA_E* code.
  */
 long pvdma_map(struct pvdma_vm *vm, void *ctx, struct pvdma_map_req *req,
 	       int (*publish)(void *ctx, const struct pvdma_map_req *req))
@@ -933,6 +938,7 @@ long pvdma_map(struct pvdma_vm *vm, void *ctx, struct pvdma_map_req *req,
 	struct pvdma_track_arg arg = { .vm = vm };
 	struct pvdma_mapping *m;
 	unsigned long nr_pages;
+	unsigned int tries;
 	long ret;
 	u32 id;
 
@@ -963,7 +969,7 @@ long pvdma_map(struct pvdma_vm *vm, void *ctx, struct pvdma_map_req *req,
 		goto out_free;
 
 	arg.m = m;
-	for (;;) {
+	for (tries = 1;; tries++) {
 		unsigned long seq = 0;
 
 		if (vm->backend->commit)
@@ -983,7 +989,7 @@ long pvdma_map(struct pvdma_vm *vm, void *ctx, struct pvdma_map_req *req,
 			break;
 		/* Host memory behind the frames changed meanwhile: again. */
 		vm->backend->unpin(m->pages, nr_pages, false);
-		if (fatal_signal_pending(current)) {
+		if (tries == PVDMA_PIN_TRIES || fatal_signal_pending(current)) {
 			ret = -PVDMA_EAGAIN;
 			goto out_uncharge;
 		}

@@ -217,6 +217,17 @@ struct pvdma_map_req {
  */
 #define PVDMA_PAGE_REF_CEILING	(INT_MAX / 2)
 
+/*
+ * Pins of one map (or status page) that an invalidation may make stale
+ * before the call gives up with -PVDMA_EAGAIN.  KVM's own faults retry
+ * without bound, but each retry re-enters the guest; a map that keeps
+ * losing the race to a stream of invalidations (of any memory of the VM:
+ * KVM's sequence count does not say where) would keep the vCPU in the host
+ * for as long as the stream lasts.  The guest repeats the call, or
+ * bounces.
+ */
+#define PVDMA_PIN_TRIES		8
+
 struct pvdma_vm *pvdma_vm_create(struct mm_struct *mm,
 				 const struct pvdma_pin_backend *backend,
 				 const struct pvdma_limits *limits);

@@ -767,6 +767,52 @@ static void fallback_host_enomem(struct kunit *test)
 	fallback_refused(test, -PVDMA_ENOMEM);
 }
 
+/*
+ * The host's memory kept changing while it pinned (-PVDMA_EAGAIN): the
+ * map is asked again, and translated once the host gets through.
+ */
+static void map_host_busy_repeated(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	unsigned int maps = fh.maps;
+	dma_addr_t dma;
+
+	fake_fail(0, PVDMA_MAP_TRIES - 1, -PVDMA_EAGAIN);
+	dma = dma_map_single(t->dev, buf, PAGE_SIZE, DMA_TO_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_EXPECT_FALSE(test, pvdma_bounce_is(dma));
+	KUNIT_EXPECT_EQ(test, dma, (dma_addr_t)fake_hpa(virt_to_phys(buf)));
+	KUNIT_EXPECT_EQ(test, fh.maps, maps + PVDMA_MAP_TRIES);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_MAP_HYPERCALLS),
+			PVDMA_MAP_TRIES);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_HOST_REFUSED), 0);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_BOUNCED_MAPS), 0);
+	dma_unmap_single(t->dev, dma, PAGE_SIZE, DMA_TO_DEVICE);
+	expect_clean(test);
+}
+
+/* ... and bounced if it never does, with no more calls than that. */
+static void fallback_host_busy(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	unsigned int maps = fh.maps;
+	dma_addr_t dma;
+
+	fake_fail(0, UINT_MAX, -PVDMA_EAGAIN);
+	dma = dma_map_single(t->dev, buf + 16, 1000, DMA_TO_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_EXPECT_TRUE(test, pvdma_bounce_is(dma));
+	KUNIT_EXPECT_EQ(test, fh.maps, maps + PVDMA_MAP_TRIES);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_HOST_REFUSED), 1);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_BOUNCED_MAPS), 1);
+	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live);
+	fake_fail(0, 0, 0);
+	dma_unmap_single(t->dev, dma, 1000, DMA_TO_DEVICE);
+	expect_clean(test);
+}
+
 static void fallback_handle_limit(struct kunit *test)
 {
 	struct pt *t = test->priv;
@@ -2030,6 +2076,8 @@ static struct kunit_case translate_cases[] = {
 static struct kunit_case fallback_cases[] = {
 	KUNIT_CASE(fallback_host_enospc),
 	KUNIT_CASE(fallback_host_enomem),
+	KUNIT_CASE(map_host_busy_repeated),
+	KUNIT_CASE(fallback_host_busy),
 	KUNIT_CASE(fallback_handle_limit),
 	KUNIT_CASE(fallback_not_contiguous),
 	KUNIT_CASE(fallback_beyond_mask),

@@ -115,6 +115,7 @@ static const struct fake_slot fake_slots[] = {
  * @mmu_seq:		invalidations finished so far.
  * @commit_calls:	calls of commit so far.
  * @stale_commits:	commits refused as stale.
+ * @always_stale:	refuse every commit, as under a stream of invalidations.
  * @inject_at_pin:	after this pin call (1-based), 0 for never, the host
  *			discards the memory behind @inject_gfn: the frame gets
  *			the page of the unused frame @inject_spare.
@@ -167,6 +168,7 @@ struct fake {
 	unsigned long mmu_seq;
 	unsigned long commit_calls;
 	unsigned long stale_commits;
+	bool always_stale;
 	unsigned long inject_at_pin;
 	u64 inject_gfn;
 	u64 inject_spare;
@@ -366,7 +368,7 @@ static bool fake_commit(void *ctx, unsigned long seq,
 				   i, chunks[i].gfn, chunks[i].hva.start,
 				   chunks[i].npages);
 	}
-	if (seq != f->mmu_seq) {
+	if (seq != f->mmu_seq || f->always_stale) {
 		f->stale_commits++;
 		return false;
 	}
@@ -2345,11 +2347,55 @@ static void race_invalidate_status_page(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, f->stale_commits, 1);
 }
 
+/*
+ * Under a stream of invalidations every try is stale: the map gives up
+ * after PVDMA_PIN_TRIES, with nothing pinned, charged or handed out,
+ * rather than keep the vCPU in the host for as long as the stream lasts.
+ */
+static void race_stream_gives_up(struct kunit *test)
+{
+	struct fake *f = test->priv;
+	u64 h;
+
+	f->always_stale = true;
+	KUNIT_EXPECT_EQ(test, fake_map1(f, GPA(5, 0), 2 * PAGE_SIZE,
+					PVDMA_MAP_FROM_DEVICE, &h),
+			-PVDMA_EAGAIN);
+	KUNIT_EXPECT_EQ(test, f->commit_calls, PVDMA_PIN_TRIES);
+	KUNIT_EXPECT_EQ(test, f->stale_commits, PVDMA_PIN_TRIES);
+	expect_failed_map(test, f);
+
+	/* The stream ends: the repeated call goes through. */
+	f->always_stale = false;
+	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(5, 0), 2 * PAGE_SIZE,
+					PVDMA_MAP_FROM_DEVICE, &h), 0);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 2);
+	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
+	expect_nothing_pinned(test, f);
+}
+
+/* The status page likewise: the one registered before stays. */
+static void race_stream_status_page_gives_up(struct kunit *test)
+{
+	struct fake *f = test->priv;
+
+	KUNIT_ASSERT_EQ(test, pvdma_set_shared(f->vm, f, 7), 0);
+	f->always_stale = true;
+	f->commit_calls = 0;
+	KUNIT_EXPECT_EQ(test, pvdma_set_shared(f->vm, f, 8), -PVDMA_EAGAIN);
+	KUNIT_EXPECT_EQ(test, f->commit_calls, PVDMA_PIN_TRIES);
+	KUNIT_EXPECT_PTR_EQ(test, f->vm->shared_page, fake_page(f, 7));
+	KUNIT_EXPECT_EQ(test, f->pins[f->host_idx[8]], 0);
+	KUNIT_EXPECT_EQ(test, f->live_pins, 1);
+}
+
 static struct kunit_case pvdma_race_cases[] = {
 	KUNIT_CASE(race_invalidate_between_pin_and_track),
 	KUNIT_CASE(race_invalidate_after_track),
 	KUNIT_CASE(race_invalidate_in_later_range),
 	KUNIT_CASE(race_invalidate_status_page),
+	KUNIT_CASE(race_stream_gives_up),
+	KUNIT_CASE(race_stream_status_page_gives_up),
 	{}
 };
 

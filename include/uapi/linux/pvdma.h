@@ -91,7 +91,10 @@
  * and segs[] of the result, merging host frames that are contiguous (also
  * across ranges) into one segment, and returns 0.  The segments are backed
  * by the pages that back the ranges when the call returns: host memory that
- * changes while the host pins (a discard, say) is pinned again.
+ * changes while the host pins (a discard, say) is pinned again.  If it
+ * keeps changing, the host gives up after a few tries and returns
+ * -%PVDMA_EAGAIN with nothing pinned; the guest may repeat the call, or
+ * serve the mapping otherwise.
  */
 #define KVM_HC_PVDMA_MAP		(KVM_HC_PVDMA_BASE + 1)
 
@@ -154,7 +157,9 @@
  * outside every visible memslot; -%KVM_EOPNOTSUPP if it is private
  * (guest_memfd) memory; -%PVDMA_EACCES if its memslot is read-only;
  * -%PVDMA_EIO if it is not pinnable RAM; -%PVDMA_ENOSPC if the page is
- * pinned too often already; -%PVDMA_ENOMEM.
+ * pinned too often already; -%PVDMA_ENOMEM; -%PVDMA_EAGAIN, with the
+ * earlier page still registered, if the memory behind the page kept
+ * changing while the host pinned it (repeat the call).
  */
 #define KVM_HC_PVDMA_SET_SHARED		(KVM_HC_PVDMA_BASE + 4)
 
@@ -276,7 +281,9 @@
  * The host could not finish the call now without losing information, for
  * instance because KVM's dirty ring has no room for the pages an unmap
  * must log.  The guest issues the same call again; the host makes the
- * vCPU exit to its VMM in between, so the condition clears.
+ * vCPU exit to its VMM in between, so the condition clears.  A map or a
+ * status page whose host memory kept changing while the host pinned it
+ * fails the same way, with nothing pinned.
  */
 #define PVDMA_EAGAIN			11
 
