@@ -109,7 +109,8 @@ make_install() {
 		[ -f "/usr/src/pvdma-host-$V/dkms.conf" ] && [ -f "/usr/src/pvdma-guest-$V/dkms.conf" ]
 }
 build_install() {
-	dkms build "$1/$V" -k "$KVER" && dkms install "$1/$V" -k "$KVER" && installed "$1"
+	dkms build "$1/$V" -k "$KVER" && dkms install "$1/$V" -k "$KVER" && installed "$1" ||
+		{ tail -n 30 "/var/lib/dkms/$1/$V/build/make.log"; return 1; }
 }
 # modprobe honours the shipped install lines for this kernel's drivers.
 conf_in_place() {
