@@ -34,11 +34,31 @@ fi
 . "$(dirname "$0")/lib.sh"
 
 # Headers and image must be the exact Debian version of linux-source.
-need=$(missing "linux-headers-$KVER" "linux-image-$KVER")
-if [ -n "$need" ]; then
-	echo "==> apt-get install $need=$DEB_VER"
+# The signed image (linux-image-$KVER) reaches the archive some time after
+# the source; until then the unsigned one of the same build serves as well
+# (the rig boots it and loads its modules; nothing checks the signature).
+# Either one installed is enough.
+image_pkg() {
+	local p
+	for p in "linux-image-$KVER" "linux-image-$KVER-unsigned"; do
+		if apt-cache madison "$p" 2>/dev/null | grep -q "| $DEB_VER |"; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+have_image() {
+	dpkg -s "linux-image-$KVER" >/dev/null 2>&1 ||
+		dpkg -s "linux-image-$KVER-unsigned" >/dev/null 2>&1
+}
+need=$(missing "linux-headers-$KVER")
+if [ -n "$need" ] || ! have_image; then
 	apt_get update -qq
+	image=$(image_pkg) ||
+		{ echo "pvdma: Debian has no linux-image-$KVER (signed or unsigned) at version $DEB_VER, the version of linux-source-6.12; run \"apt-get update\" and try again, or install linux-source-6.12 at a version whose image is in the archive" >&2; exit 1; }
+	echo "==> apt-get install linux-headers-$KVER $image (=$DEB_VER)"
 	apt_get install -y -qq --no-install-recommends \
-		"linux-headers-$KVER=$DEB_VER" "linux-image-$KVER=$DEB_VER" >/dev/null
+		"linux-headers-$KVER=$DEB_VER" "$image=$DEB_VER" >/dev/null
 fi
 echo "==> dependencies ready: kernel $KVER (Debian $DEB_VER)"
