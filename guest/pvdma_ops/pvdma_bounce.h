@@ -5,13 +5,14 @@
  * without another hypercall.
  *
  * Two implementations keep the same contract behind this interface:
- *  - pvdma_bounce.c, pvdma's own pool, for the module: the stock kernel's
- *    swiotlb exports nothing to modules;
- *  - pvdma_swiotlb.c, the kernel's own swiotlb with its pool pinned once per
- *    256 KiB segment, when pvdma is built in (the way swiotlb-xen makes its
- *    pool machine-contiguous).
- * pvdma_bounce points at the one in use; it changes only while no device is
- * attached.  The indirect call is nothing next to the copy a bounce costs.
+ *  - pvdma_bounce_own.c, pvdma's own pool, for the module: the stock
+ *    kernel's swiotlb exports nothing to modules;
+ *  - pvdma_bounce_swiotlb.c, the kernel's own swiotlb with its pool pinned
+ *    once per 256 KiB segment, when pvdma is built in (the way swiotlb-xen
+ *    makes its pool machine-contiguous).
+ * Both build on pvdma_bounce_frames.h.  pvdma_bounce (pvdma_bounce.c)
+ * points at the one in use; it changes only while no device is attached.
+ * The indirect call is nothing next to the copy a bounce costs.
  */
 #ifndef _PVDMA_BOUNCE_H
 #define _PVDMA_BOUNCE_H
@@ -76,6 +77,11 @@ extern const struct pvdma_bounce_ops pvdma_bounce_own;
 extern const struct pvdma_bounce_ops pvdma_bounce_swiotlb;
 #endif
 extern const struct pvdma_bounce_ops *pvdma_bounce;
+
+struct dentry;
+
+int pvdma_bounce_start(void);
+void pvdma_bounce_debugfs_init(struct dentry *root);
 
 static inline int pvdma_bounce_init(unsigned long size)
 {

@@ -16,7 +16,7 @@
  *  - whenever a guest-physical address may come to be backed by other host
  *    memory (memslot deleted, moved, or dirty-logged; host memory behind a
  *    pinned frame discarded or remapped), the host increments the epoch in
- *    the status page (struct pvdma_shared).  A translation is tagged with
+ *    the shared page (struct pvdma_shared).  A translation is tagged with
  *    the epoch read *before* its MAP, so that a bump landing while the host
  *    translates marks it old; it is kept only if that is still the current
  *    epoch at unmap, and taken back only while the epoch has not moved;
@@ -52,49 +52,22 @@
 #include <linux/list.h>
 #include <linux/minmax.h>
 #include <linux/mm.h>
+#include <linux/moduleparam.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <kunit/static_stub.h>
 
 #include "pvdma_internal.h"
 
-/*
- * Host epoch now, or 0 if there is no status page (then nothing is kept).
- *
- * The host writes 0 there itself when the memory behind the page went away
- * (its memslot deleted or moved, or the VMM discarded it): it can no longer
- * reach what the guest reads, and stops writing.  Registering the page
- * again makes the host pin what backs it now and write a new epoch, newer
- * than any seen before.  One CPU does it, from whatever context (a
- * hypercall is fine anywhere); the others keep nothing meanwhile.  If the
- * host refuses the page, the cache stays off.
- */
-static u64 pvdma_epoch(void)
-{
-	static unsigned long reregistering;
-	u64 epoch;
-	long ret;
-
-	if (!pvdma_status)
-		return 0;
-	epoch = READ_ONCE(pvdma_status->epoch);
-	if (likely(epoch) || test_and_set_bit(0, &reregistering))
-		return epoch;
-	ret = pvdma_host->set_shared(virt_to_phys(pvdma_status), 0);
-	if (ret == -PVDMA_EAGAIN) {
-		/* The host's memory is changing: again at a later map. */
-		clear_bit(0, &reregistering);
-		return 0;
-	}
-	if (ret) {
-		pr_warn_once("the host lost the status page and refuses it again: %s (%ld); the pin cache stays off\n",
-			     pvdma_strerror(ret), ret);
-		return 0;
-	}
-	pr_info_ratelimited("the host lost the status page; registered it again\n");
-	clear_bit(0, &reregistering);
-	return READ_ONCE(pvdma_status->epoch);
-}
+bool pvdma_cache_on = true;	/* the "cache" parameter: pvdma_dev.c */
+unsigned int pvdma_cache_entries = 1024;
+module_param_named(cache_entries, pvdma_cache_entries, uint, 0644);
+MODULE_PARM_DESC(cache_entries,
+		 "Most translations each device keeps after unmap (default 1024)");
+unsigned int pvdma_cache_pages = 16384;
+module_param_named(cache_pages, pvdma_cache_pages, uint, 0644);
+MODULE_PARM_DESC(cache_pages,
+		 "Most host pages each device keeps pinned after unmap (default 16384, 64 MiB)");
 
 static u32 pvdma_key(const struct pvdma_range *ranges, u32 nr, u32 dir)
 {
@@ -124,20 +97,6 @@ u32 pvdma_pages(const struct pvdma_range *ranges, u32 nr)
 }
 
 /**
- * pvdma_cache_epoch() - the epoch to tag a translation about to be made with
- *
- * Read before the MAP: if the host bumps the epoch while it translates,
- * the translation is then tagged with the older epoch and never kept,
- * where a read after the MAP would tag a stale translation as current.
- *
- * Return: the host epoch now, or 0 without a status page.
- */
-u64 pvdma_cache_epoch(void)
-{
-	return pvdma_epoch();
-}
-
-/**
  * pvdma_cache_init() - start a device with an empty cache
  * @pd: the device, not yet visible to the DMA ops
  */
@@ -148,7 +107,7 @@ void pvdma_cache_init(struct pvdma_dev *pd)
 }
 
 /**
- * pvdma_map_alloc() - allocate a translation's bookkeeping
+ * pvdma_xlat_alloc() - allocate a translation's bookkeeping
  * @nr_ranges: ranges to be mapped
  * @max_segs: most segments the host may return
  * @gfp: allocation flags of the mapping
@@ -159,10 +118,10 @@ void pvdma_cache_init(struct pvdma_dev *pd)
  *
  * Return: the zeroed bookkeeping, or %NULL.
  */
-struct pvdma_map *pvdma_map_alloc(u32 nr_ranges, u32 max_segs, gfp_t gfp)
+struct pvdma_xlat *pvdma_xlat_alloc(u32 nr_ranges, u32 max_segs, gfp_t gfp)
 {
-	bool keep = READ_ONCE(pvdma_cache_on) && pvdma_status;
-	struct pvdma_map *map;
+	bool keep = READ_ONCE(pvdma_cache_on) && pvdma_shared_page;
+	struct pvdma_xlat *map;
 
 	map = kzalloc(struct_size(map, ranges, nr_ranges) +
 		      (keep ? array_size(max_segs, sizeof(*map->segs)) : 0),
@@ -174,17 +133,17 @@ struct pvdma_map *pvdma_map_alloc(u32 nr_ranges, u32 max_segs, gfp_t gfp)
 
 /**
  * pvdma_cache_record() - remember what a fresh translation is, to keep it
- * @map: bookkeeping from pvdma_map_alloc()
+ * @map: bookkeeping from pvdma_xlat_alloc()
  * @ranges: the ranges mapped
  * @nr: their number
  * @dir: PVDMA_MAP_* direction
  * @res: what the host returned
- * @epoch: pvdma_cache_epoch() read before the MAP
+ * @epoch: pvdma_host_epoch() read before the MAP
  *
  * Called with interrupts disabled, while @res is still the host's answer.
- * @map must have room for @nr ranges (pvdma_map_alloc()).
+ * @map must have room for @nr ranges (pvdma_xlat_alloc()).
  */
-void pvdma_cache_record(struct pvdma_map *map,
+void pvdma_cache_record(struct pvdma_xlat *map,
 			const struct pvdma_range *ranges, u32 nr, u32 dir,
 			const struct pvdma_map_result *res, u64 epoch)
 {
@@ -203,7 +162,7 @@ void pvdma_cache_record(struct pvdma_map *map,
 }
 
 /* Take @map out of the cache.  Called under pd->lock. */
-static void pvdma_cache_unlink(struct pvdma_dev *pd, struct pvdma_map *map)
+static void pvdma_cache_unlink(struct pvdma_dev *pd, struct pvdma_xlat *map)
 {
 	lockdep_assert_held(&pd->lock);
 
@@ -220,13 +179,13 @@ static unsigned int pvdma_cache_take_oldest(struct pvdma_dev *pd,
 					    unsigned int nr,
 					    struct list_head *out)
 {
-	struct pvdma_map *map;
+	struct pvdma_xlat *map;
 	unsigned int n;
 
 	lockdep_assert_held(&pd->lock);
 
 	for (n = 0; n < nr && !list_empty(&pd->lru); n++) {
-		map = list_first_entry(&pd->lru, struct pvdma_map, lru);
+		map = list_first_entry(&pd->lru, struct pvdma_xlat, lru);
 		pvdma_cache_unlink(pd, map);
 		list_add_tail(&map->lru, out);
 	}
@@ -245,9 +204,9 @@ static unsigned int pvdma_cache_take_oldest(struct pvdma_dev *pd,
 static void pvdma_cache_release(struct pvdma_dev *pd, struct list_head *list,
 				u64 *scratch)
 {
-	unsigned int max = min3(pvdma_limits.max_batch, (u32)PVDMA_MAX_BATCH,
+	unsigned int max = min3(pvdma_host_limits.max_batch, (u32)PVDMA_MAX_BATCH,
 				(u32)(PAGE_SIZE / sizeof(u64)));
-	struct pvdma_map *map, *tmp;
+	struct pvdma_xlat *map, *tmp;
 	unsigned int n = 0, i;
 	long ret;
 
@@ -260,7 +219,7 @@ static void pvdma_cache_release(struct pvdma_dev *pd, struct list_head *list,
 
 		do {
 			pvdma_stat_inc(pd, PVDMA_STAT_HYPERCALLS);
-			ret = pvdma_host->unmap_batch(virt_to_phys(scratch), n);
+			ret = pvdma_call_unmap_batch(virt_to_phys(scratch), n);
 		} while (ret == -PVDMA_EAGAIN);
 		if (ret) {
 			if (ret != -KVM_E2BIG)
@@ -268,7 +227,7 @@ static void pvdma_cache_release(struct pvdma_dev *pd, struct list_head *list,
 						    "pvdma: KVM_HC_PVDMA_UNMAP_BATCH of %u kept translations failed: %s (%ld); releasing them one by one\n",
 						    n, pvdma_strerror(ret), ret);
 			for (i = 0; i < n; i++)
-				pvdma_hc_unmap(pd, scratch[i]);
+				pvdma_host_unmap(pd, scratch[i]);
 		}
 		n = 0;
 	}
@@ -297,7 +256,7 @@ unsigned int pvdma_cache_flush(struct pvdma_dev *pd, u64 *scratch)
 }
 
 /**
- * pvdma_cache_get() - take back a kept translation of exactly these ranges
+ * pvdma_cache_take() - take back a kept translation of exactly these ranges
  * @pd: the device
  * @ranges: the ranges about to be mapped
  * @nr: their number
@@ -309,13 +268,13 @@ unsigned int pvdma_cache_flush(struct pvdma_dev *pd, u64 *scratch)
  *
  * Return: the translation, no longer in the cache, or %NULL.
  */
-struct pvdma_map *pvdma_cache_get(struct pvdma_dev *pd,
-				  const struct pvdma_range *ranges, u32 nr,
-				  u32 dir, u64 *scratch)
+struct pvdma_xlat *pvdma_cache_take(struct pvdma_dev *pd,
+				    const struct pvdma_range *ranges, u32 nr,
+				    u32 dir, u64 *scratch)
 {
 	u32 key = pvdma_key(ranges, nr, dir);
-	struct pvdma_map *map, *found = NULL;
-	u64 epoch = pvdma_epoch();
+	struct pvdma_xlat *map, *found = NULL;
+	u64 epoch = pvdma_host_epoch();
 	unsigned long flags;
 	unsigned int stale = 0;
 	LIST_HEAD(list);
@@ -345,7 +304,7 @@ struct pvdma_map *pvdma_cache_get(struct pvdma_dev *pd,
 }
 
 /* Put @map back where it was in the cache (reversed by the caller). */
-static void pvdma_cache_link(struct pvdma_dev *pd, struct pvdma_map *map,
+static void pvdma_cache_link(struct pvdma_dev *pd, struct pvdma_xlat *map,
 			     bool oldest)
 {
 	lockdep_assert_held(&pd->lock);
@@ -362,16 +321,16 @@ static void pvdma_cache_link(struct pvdma_dev *pd, struct pvdma_map *map,
 }
 
 /**
- * pvdma_cache_undo_get() - return a translation the caller could not use
+ * pvdma_cache_put_back() - return a translation the caller could not use
  * @pd: the device
- * @map: from pvdma_cache_get(); its segments did not suit this mapping
+ * @map: from pvdma_cache_take(); its segments did not suit this mapping
  *
  * If it may still be kept, it goes back as the first to be evicted.  But
- * the epoch may have moved since pvdma_cache_get() (and another map may
+ * the epoch may have moved since pvdma_cache_take() (and another map may
  * have released everything older already), or the cache gone off: then it
- * is released, as pvdma_cache_put() would.
+ * is released, as pvdma_cache_keep() would.
  */
-void pvdma_cache_undo_get(struct pvdma_dev *pd, struct pvdma_map *map)
+void pvdma_cache_put_back(struct pvdma_dev *pd, struct pvdma_xlat *map)
 {
 	unsigned long flags;
 	bool keep;
@@ -384,7 +343,7 @@ void pvdma_cache_undo_get(struct pvdma_dev *pd, struct pvdma_map *map)
 	pvdma_stat_add(pd, PVDMA_STAT_CACHE_HITS, -1);
 	if (!keep) {
 		pvdma_stat_inc(pd, PVDMA_STAT_CACHE_STALE);
-		pvdma_hc_unmap(pd, map->handle);
+		pvdma_host_unmap(pd, map->handle);
 		kfree(map);
 	}
 }
@@ -396,21 +355,21 @@ void pvdma_cache_undo_get(struct pvdma_dev *pd, struct pvdma_map *map)
  * Only while the cache is on and pvdma is not stopped, if it was made in
  * the current epoch, and if it fits the bounds at all.  The KUnit suites
  * may stand in for it (a static stub), to land a concurrent "cache=0"
- * exactly between its two calls in pvdma_cache_put().
+ * exactly between its two calls in pvdma_cache_keep().
  *
  * Return: true if @map may be kept.
  */
-bool pvdma_cache_keepable(const struct pvdma_map *map)
+bool pvdma_cache_keepable(const struct pvdma_xlat *map)
 {
 	KUNIT_STATIC_STUB_REDIRECT(pvdma_cache_keepable, map);
 	return !READ_ONCE(pvdma_stopped) && READ_ONCE(pvdma_cache_on) &&
-	       map->epoch && map->epoch == pvdma_epoch() &&
+	       map->epoch && map->epoch == pvdma_host_epoch() &&
 	       map->nr_pages <= READ_ONCE(pvdma_cache_pages) &&
 	       READ_ONCE(pvdma_cache_entries);
 }
 
 /**
- * pvdma_cache_put() - keep an unmapped translation instead of releasing it
+ * pvdma_cache_keep() - keep an unmapped translation instead of releasing it
  * @pd: the device
  * @map: a translation no longer live
  * @scratch: a page for the handle array, owned with interrupts disabled
@@ -418,8 +377,8 @@ bool pvdma_cache_keepable(const struct pvdma_map *map)
  * Return: true if @map was kept (the caller must forget it), false if the
  * caller must release it now.
  */
-bool pvdma_cache_put(struct pvdma_dev *pd, struct pvdma_map *map,
-		     u64 *scratch)
+bool pvdma_cache_keep(struct pvdma_dev *pd, struct pvdma_xlat *map,
+		      u64 *scratch)
 {
 	unsigned int max_entries = READ_ONCE(pvdma_cache_entries);
 	unsigned int max_pages = READ_ONCE(pvdma_cache_pages);
@@ -456,4 +415,19 @@ bool pvdma_cache_put(struct pvdma_dev *pd, struct pvdma_map *map,
 		pvdma_cache_release(pd, &list, scratch);
 	}
 	return true;
+}
+
+/**
+ * pvdma_cache_empty() - release every translation a device keeps idle
+ * @pd: the device
+ *
+ * For detach, and for turning the cache off.  Any context.
+ */
+void pvdma_cache_empty(struct pvdma_dev *pd)
+{
+	unsigned long flags;
+
+	local_irq_save(flags);
+	pvdma_cache_flush(pd, pvdma_scratch());
+	local_irq_restore(flags);
 }

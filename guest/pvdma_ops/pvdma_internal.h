@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Internal interface between the parts of pvdma: pvdma_main.c (host probe,
- * attach policy, parameters, debugfs), pvdma_ops.c (the dma_map_ops) and
- * pvdma_bounce.c (the pinned bounce pool).
+ * Internal interface between the parts of pvdma, file by file from the
+ * bottom up (see pvdma_main.c); the bounce pools have pvdma_bounce.h.
  */
 #ifndef _PVDMA_INTERNAL_H
 #define _PVDMA_INTERNAL_H
@@ -14,7 +13,9 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/notifier.h>
+#include <linux/percpu.h>
 #include <linux/pvdma.h>
+#include <linux/scatterlist.h>
 #include <linux/spinlock.h>
 
 /*
@@ -33,34 +34,6 @@
 
 /* 1024 buckets: a busy NIC keeps a few thousand buffers mapped. */
 #define PVDMA_HASH_BITS		10
-
-/**
- * struct pvdma_host_ops - how pvdma reaches the host
- * @probe:	%KVM_HC_PVDMA_PROBE with the GPA of a &struct pvdma_info and
- *		the flags (%PVDMA_PROBE_RESET or 0).
- * @map:	%KVM_HC_PVDMA_MAP: GPA of the ranges, their number, GPA of the
- *		result, direction flags.
- * @unmap:	%KVM_HC_PVDMA_UNMAP of one handle.
- * @unmap_batch: %KVM_HC_PVDMA_UNMAP_BATCH: GPA of a handle array, its length.
- * @set_shared:	%KVM_HC_PVDMA_SET_SHARED: GPA of the status page, flags.
- * @query:	%KVM_HC_PVDMA_QUERY: GPA and length of a range; what backs it.
- *
- * Each returns what the hypercall returns: 0 or a negative -KVM_E* or
- * -PVDMA_E* code.  The real implementation issues the hypercalls; the KUnit
- * suites substitute a fake host here, so every path above this seam runs
- * unchanged under test.  Descriptors are passed by guest-physical address,
- * exactly as the host sees them.
- */
-struct pvdma_host_ops {
-	long (*probe)(phys_addr_t info, u32 flags);
-	long (*map)(phys_addr_t ranges, u32 nr, phys_addr_t result, u32 dir);
-	long (*unmap)(u64 handle);
-	long (*unmap_batch)(phys_addr_t handles, u32 nr);
-	long (*set_shared)(phys_addr_t page, u32 flags);
-	long (*query)(phys_addr_t gpa, u64 len);
-};
-
-extern const struct pvdma_host_ops *pvdma_host;
 
 /**
  * enum pvdma_stat - per-device counters, one debugfs file each
@@ -130,8 +103,6 @@ enum pvdma_stat {
 	PVDMA_NR_STATS
 };
 
-extern const char *const pvdma_stat_names[PVDMA_NR_STATS];
-
 /* 256 buckets: the cache keeps at most cache_entries translations. */
 #define PVDMA_CACHE_HASH_BITS	8
 
@@ -141,9 +112,9 @@ extern const char *const pvdma_stat_names[PVDMA_NR_STATS];
  * @node:	entry in the RCU list of attached devices.
  * @lock:	protects @maps, @cache, @lru, @cache_epoch, @cached and
  *		@cached_pages; taken from IRQ context.
- * @maps:	live translated mappings, struct pvdma_map keyed by DMA address.
+ * @maps:	live translated mappings, struct pvdma_xlat keyed by DMA address.
  *		Also taken from process context with interrupts enabled.
- * @cache:	idle translations kept for reuse, keyed by &pvdma_map.key.
+ * @cache:	idle translations kept for reuse, keyed by &pvdma_xlat.key.
  * @lru:	the same, least recently unmapped first.
  * @cache_epoch: host epoch every translation in @cache was made in.
  * @cached:	translations in @cache.
@@ -166,14 +137,14 @@ struct pvdma_dev {
 };
 
 /**
- * struct pvdma_map - one host translation: live, or kept idle in the cache
+ * struct pvdma_xlat - one host translation: live, or kept idle in the cache
  * @node:	entry in &pvdma_dev.maps while live, in &pvdma_dev.cache idle.
  * @lru:	entry in &pvdma_dev.lru while idle.
  * @addr:	DMA address the device was given (first segment).
  * @size:	bytes the caller mapped; with @addr, what unmap passes back.
  * @handle:	host handle for KVM_HC_PVDMA_UNMAP.
  * @epoch:	host epoch read before the MAP that made the translation; 0 if
- *		it must not be kept after unmap (no status page, cache off,
+ *		it must not be kept after unmap (no shared page, cache off,
  *		NO_CACHE).
  * @key:	hash of @dir and @ranges.
  * @dir:	PVDMA_MAP_* direction the host pinned for.
@@ -185,7 +156,7 @@ struct pvdma_dev {
  *		never to be kept (no room was made for them).
  * @ranges:	the guest ranges, as sent to the host; unmap matches them.
  */
-struct pvdma_map {
+struct pvdma_xlat {
 	struct hlist_node node;
 	struct list_head lru;
 	dma_addr_t addr;
@@ -224,53 +195,141 @@ static inline s64 pvdma_stat_read(struct pvdma_dev *pd, enum pvdma_stat s)
  */
 #define PVDMA_MAP_TRIES		4
 
-extern struct pvdma_info pvdma_limits;
-extern struct pvdma_shared *pvdma_status;
+/* DMA-API direction to PVDMA_MAP_* direction. */
+static inline u32 pvdma_map_dir(enum dma_data_direction dir)
+{
+	switch (dir) {
+	case DMA_TO_DEVICE:
+		return PVDMA_MAP_TO_DEVICE;
+	case DMA_FROM_DEVICE:
+		return PVDMA_MAP_FROM_DEVICE;
+	default:
+		return PVDMA_MAP_BIDIRECTIONAL;
+	}
+}
+
+/* pvdma_host.c: the way to the host; calls nothing else of pvdma. */
+
+/**
+ * struct pvdma_desc - the MAP descriptors of one CPU
+ * @ranges:	the range array, in one page (16-aligned, never crossing a
+ *		page).
+ * @result:	the result, in its own physically contiguous block so the
+ *		two never overlap; sized for &pvdma_host_limits.max_segs.
+ *
+ * The host reads and writes them by guest-physical address, so they live
+ * in the direct map.  One set per CPU, used with interrupts disabled: map
+ * operations run in any context, including hard IRQ, and must neither
+ * sleep nor let an interrupt handler's map clobber a half-consumed result.
+ */
+struct pvdma_desc {
+	struct pvdma_range *ranges;
+	struct pvdma_map_result *result;
+};
+
+DECLARE_PER_CPU(struct pvdma_desc, pvdma_descs);
+
+/*
+ * A page of this CPU's descriptors to use as the handle array of an
+ * UNMAP_BATCH, with interrupts disabled.
+ */
+static inline u64 *pvdma_scratch(void)
+{
+	return (u64 *)this_cpu_ptr(&pvdma_descs)->result;
+}
+
+extern bool pvdma_host_gone;
+extern struct pvdma_info pvdma_host_limits;
+extern struct pvdma_shared *pvdma_shared_page;
+extern bool pvdma_stopped;
+
+long pvdma_call_probe(phys_addr_t info, u32 flags);
+long pvdma_call_map(phys_addr_t ranges, u32 nr, phys_addr_t result, u32 dir);
+long pvdma_call_unmap(u64 handle);
+long pvdma_call_unmap_batch(phys_addr_t handles, u32 nr);
+long pvdma_call_set_shared(phys_addr_t page, u32 flags);
+long pvdma_call_query(phys_addr_t gpa, u64 len);
+const char *pvdma_strerror(long err);
+int pvdma_host_probe(bool reset);
+int pvdma_host_start(void);
+int pvdma_descs_init(void);
+void pvdma_descs_exit(void);
+void pvdma_host_unmap(struct pvdma_dev *pd, u64 handle);
+void pvdma_shared_page_init(void);
+void pvdma_shared_page_exit(void);
+void pvdma_shared_page_forget(void);
+u64 pvdma_host_epoch(void);
+void pvdma_host_release_all(bool reset);
+
+/* pvdma_cache.c: translations kept after unmap. */
 extern bool pvdma_cache_on;
 extern unsigned int pvdma_cache_entries;
 extern unsigned int pvdma_cache_pages;
-extern bool pvdma_force_bounce;
-extern bool pvdma_stopped;
-extern const struct dma_map_ops pvdma_dma_ops;
+
+void pvdma_cache_init(struct pvdma_dev *pd);
+u32 pvdma_pages(const struct pvdma_range *ranges, u32 nr);
+struct pvdma_xlat *pvdma_xlat_alloc(u32 nr_ranges, u32 max_segs, gfp_t gfp);
+void pvdma_cache_record(struct pvdma_xlat *map,
+			const struct pvdma_range *ranges, u32 nr, u32 dir,
+			const struct pvdma_map_result *res, u64 epoch);
+struct pvdma_xlat *pvdma_cache_take(struct pvdma_dev *pd,
+				    const struct pvdma_range *ranges, u32 nr,
+				    u32 dir, u64 *scratch);
+void pvdma_cache_put_back(struct pvdma_dev *pd, struct pvdma_xlat *map);
+bool pvdma_cache_keepable(const struct pvdma_xlat *map);
+bool pvdma_cache_keep(struct pvdma_dev *pd, struct pvdma_xlat *map,
+		      u64 *scratch);
+unsigned int pvdma_cache_flush(struct pvdma_dev *pd, u64 *scratch);
+void pvdma_cache_empty(struct pvdma_dev *pd);
+
+/* pvdma_live.c: the live mappings of a device. */
+void pvdma_live_add(struct pvdma_dev *pd, struct pvdma_xlat *map);
+void pvdma_live_bounced(struct pvdma_dev *pd, phys_addr_t phys, size_t size,
+			enum dma_data_direction dir);
+void pvdma_live_end(struct pvdma_dev *pd, size_t size,
+		    enum dma_data_direction dir, bool bounced);
+struct pvdma_xlat *pvdma_live_take(struct pvdma_dev *pd, dma_addr_t addr,
+				   size_t size, enum dma_data_direction dir,
+				   struct scatterlist *sgl, int nents);
+void pvdma_xlat_end(struct pvdma_dev *pd, struct pvdma_xlat *map,
+		    size_t size, enum dma_data_direction dir, bool keep);
+void pvdma_live_bad(struct pvdma_dev *pd, size_t size);
+s64 pvdma_live_release_all(struct pvdma_dev *pd);
+
+/* pvdma_dev.c: the attached devices. */
+extern struct list_head pvdma_devs;
 extern struct mutex pvdma_mutex;
+extern const char *const pvdma_stat_names[PVDMA_NR_STATS];
 
 struct pvdma_dev *pvdma_find(struct device *dev);
-int pvdma_dev_add(struct device *dev);
+struct dentry *pvdma_debugfs_init(void);
+void pvdma_debugfs_exit(void);
+int pvdma_dev_add(struct device *dev, const struct dma_map_ops *ops);
 void pvdma_dev_del(struct pvdma_dev *pd);
-const char *pvdma_strerror(long err);
-int pvdma_bufs_init(void);
-void pvdma_bufs_exit(void);
-void pvdma_hc_unmap(struct pvdma_dev *pd, u64 handle);
-void pvdma_release_cached(struct pvdma_dev *pd);
-s64 pvdma_release_live(struct pvdma_dev *pd);
+void pvdma_quiesce(struct device *dev);
+void pvdma_quiesce_all(void);
 unsigned int pvdma_cache_flush_all(u64 *scratch);
 
-/* pvdma_main.c: start, attach and stop, for the KUnit suites too. */
+/* pvdma_ops.c: the dma_map_ops. */
+extern bool pvdma_force_bounce;
+extern const struct dma_map_ops pvdma_dma_ops;
+
+/* pvdma_attach.c: which devices, and when. */
 extern bool pvdma_ready;
-int pvdma_probe_limits(bool reset);
+
+bool pvdma_attach_listed(void);
+int pvdma_attach_start(void);
+void pvdma_attach_stop(void);
 void pvdma_try_attach(struct device *dev);
 void pvdma_dev_leave(struct pvdma_dev *pd);
 void pvdma_dev_removed(struct device *dev);
+
+/* pvdma_shutdown.c: the kernel goes. */
+int pvdma_shutdown_register(void);
+void pvdma_shutdown_unregister(void);
 void pvdma_reboot_release(bool reset);
 void pvdma_panic_clear(void);
 int pvdma_pm_notify(struct notifier_block *nb, unsigned long action,
 		    void *data);
-
-/* pvdma_cache.c: translations kept after unmap. */
-void pvdma_cache_init(struct pvdma_dev *pd);
-u32 pvdma_pages(const struct pvdma_range *ranges, u32 nr);
-u64 pvdma_cache_epoch(void);
-struct pvdma_map *pvdma_map_alloc(u32 nr_ranges, u32 max_segs, gfp_t gfp);
-void pvdma_cache_record(struct pvdma_map *map,
-			const struct pvdma_range *ranges, u32 nr, u32 dir,
-			const struct pvdma_map_result *res, u64 epoch);
-struct pvdma_map *pvdma_cache_get(struct pvdma_dev *pd,
-				  const struct pvdma_range *ranges, u32 nr,
-				  u32 dir, u64 *scratch);
-void pvdma_cache_undo_get(struct pvdma_dev *pd, struct pvdma_map *map);
-bool pvdma_cache_keepable(const struct pvdma_map *map);
-bool pvdma_cache_put(struct pvdma_dev *pd, struct pvdma_map *map,
-		     u64 *scratch);
-unsigned int pvdma_cache_flush(struct pvdma_dev *pd, u64 *scratch);
 
 #endif /* _PVDMA_INTERNAL_H */

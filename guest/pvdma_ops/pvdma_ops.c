@@ -6,17 +6,18 @@
  * Every map pins the buffer on the host with one KVM_HC_PVDMA_MAP (one per
  * scatterlist, not per entry) and hands the device the host-physical
  * addresses the host returns.  Every unmap releases the pin with
- * KVM_HC_PVDMA_UNMAP.  The device only gives back DMA addresses, so each
- * mapping's host handle is kept in a per-device table keyed by DMA address.
+ * KVM_HC_PVDMA_UNMAP, or keeps it idle in the pin cache (pvdma_cache.c).
+ * The device only gives back DMA addresses, so each mapping's host handle
+ * is kept in a per-device table keyed by DMA address (pvdma_live.c).
  *
  * When translation cannot serve a mapping as the caller needs it - the host
  * refuses (limit reached, out of memory), the host frames are not contiguous
  * where one segment is needed, a scatterlist would need more entries than
  * it has or is longer than the host takes in one call, or a host address is
- * beyond the device's DMA mask - the buffer is bounced through the pool of
- * pvdma_bounce.c, which was pinned once at start: no hypercall.  Coherent
- * allocations are then served from the pool itself.  Any other host error
- * (a bad address) fails the mapping: bouncing would hide a bug.
+ * beyond the device's DMA mask - the buffer is bounced through the bounce
+ * pool (pvdma_bounce.h), which was pinned once at start: no hypercall.
+ * Coherent allocations are then served from the pool itself.  Any other
+ * host error (a bad address) fails the mapping: bouncing would hide a bug.
  *
  * x86 is cache-coherent and translated buffers are the caller's own pages,
  * so syncs copy only for bounced buffers.
@@ -28,6 +29,7 @@
 #include <linux/minmax.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/moduleparam.h>
 #include <linux/percpu.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
@@ -35,99 +37,12 @@
 #include "pvdma_bounce.h"
 #include "pvdma_internal.h"
 
-#define CREATE_TRACE_POINTS
 #include "pvdma_trace.h"
 
-/*
- * The MAP descriptors handed to the host.  The host reads and writes them by
- * guest-physical address, so they live in the direct map: the range array in
- * one page (16-aligned, never crossing a page), the result in its own
- * physically contiguous block so the two never overlap.
- */
-struct pvdma_buf {
-	struct pvdma_range *ranges;
-	struct pvdma_map_result *result;
-};
-
-/*
- * One set of descriptors per CPU, used with interrupts disabled: map
- * operations run in any context, including hard IRQ, and must neither sleep
- * nor let an interrupt handler's map clobber a half-consumed result.
- */
-static DEFINE_PER_CPU(struct pvdma_buf, pvdma_bufs);
-
-static unsigned int pvdma_result_order(void)
-{
-	return get_order(struct_size_t(struct pvdma_map_result, segs,
-				       pvdma_limits.max_segs));
-}
-
-/**
- * pvdma_bufs_exit() - free the per-CPU MAP descriptors
- *
- * Safe on partially initialised buffers.
- */
-void pvdma_bufs_exit(void)
-{
-	unsigned int order = pvdma_result_order();
-	int cpu;
-
-	for_each_possible_cpu(cpu) {
-		struct pvdma_buf *buf = per_cpu_ptr(&pvdma_bufs, cpu);
-
-		free_page((unsigned long)buf->ranges);
-		free_pages((unsigned long)buf->result, order);
-		buf->ranges = NULL;
-		buf->result = NULL;
-	}
-}
-
-/**
- * pvdma_bufs_init() - allocate the per-CPU MAP descriptors
- *
- * Must run after pvdma_limits is known: the result block is sized for
- * pvdma_limits.max_segs.  Buffers exist for every possible CPU so CPU
- * hotplug needs no handling.
- *
- * Return: 0, or -ENOMEM.
- */
-int pvdma_bufs_init(void)
-{
-	unsigned int order = pvdma_result_order();
-	int cpu;
-
-	BUILD_BUG_ON(PVDMA_MAX_RANGES * sizeof(struct pvdma_range) > PAGE_SIZE);
-
-	for_each_possible_cpu(cpu) {
-		struct pvdma_buf *buf = per_cpu_ptr(&pvdma_bufs, cpu);
-		int node = cpu_to_node(cpu);
-		struct page *ranges, *result;
-
-		ranges = alloc_pages_node(node, GFP_KERNEL, 0);
-		result = alloc_pages_node(node, GFP_KERNEL, order);
-		if (ranges)
-			buf->ranges = page_address(ranges);
-		if (result)
-			buf->result = page_address(result);
-		if (!ranges || !result) {
-			pvdma_bufs_exit();
-			return -ENOMEM;
-		}
-	}
-	return 0;
-}
-
-static u32 pvdma_dir(enum dma_data_direction dir)
-{
-	switch (dir) {
-	case DMA_TO_DEVICE:
-		return PVDMA_MAP_TO_DEVICE;
-	case DMA_FROM_DEVICE:
-		return PVDMA_MAP_FROM_DEVICE;
-	default:
-		return PVDMA_MAP_BIDIRECTIONAL;
-	}
-}
+bool pvdma_force_bounce;
+module_param_named(force_bounce, pvdma_force_bounce, bool, 0644);
+MODULE_PARM_DESC(force_bounce,
+		 "Bounce every streaming mapping instead of translating it, to compare (default off)");
 
 /*
  * Can the device reach [addr, addr + len) with @mask, at an address
@@ -198,7 +113,7 @@ static unsigned long pvdma_gfp_attrs(gfp_t gfp, unsigned long attrs)
 }
 
 /*
- * After pvdma_reboot_release() the host has let go of every pin, the bounce
+ * After pvdma_host_release_all() the host has let go of every pin, the bounce
  * pool's included: nothing may be mapped any more, translated or bounced.
  */
 static bool pvdma_refuse_stopped(struct pvdma_dev *pd, size_t size,
@@ -213,56 +128,26 @@ static bool pvdma_refuse_stopped(struct pvdma_dev *pd, size_t size,
 	return true;
 }
 
-/**
- * pvdma_hc_unmap() - release one host translation now
- * @pd: the device it was made for
- * @handle: its host handle
- *
- * The host logs the pages the device may have written before it lets them
- * go; with KVM's dirty ring it logs what the ring has room for and answers
- * -PVDMA_EAGAIN, and the vCPU exits to its VMM, which harvests the ring,
- * before the call is repeated here.  The mapping is being released from
- * the first call on.
- *
- * A failure is counted and logged: the host keeps the pages pinned until
- * the VM stops, and there is nothing better the guest can do.
- */
-void pvdma_hc_unmap(struct pvdma_dev *pd, u64 handle)
-{
-	long ret;
-
-	do {
-		pvdma_stat_inc(pd, PVDMA_STAT_HYPERCALLS);
-		ret = pvdma_host->unmap(handle);
-	} while (ret == -PVDMA_EAGAIN);
-	if (ret) {
-		pvdma_stat_inc(pd, PVDMA_STAT_HOST_ERROR);
-		dev_err_ratelimited(pd->dev,
-				    "pvdma: KVM_HC_PVDMA_UNMAP failed: %s (%ld)\n",
-				    pvdma_strerror(ret), ret);
-	}
-}
-
 /*
  * One KVM_HC_PVDMA_MAP.  *@epoch is read before it: if the host bumps the
  * epoch while it translates, the translation is tagged with the older one
  * and is never kept, where a read after the call would tag a stale
  * translation as current, to be handed out again and again.
  */
-static long pvdma_hc_map_once(struct pvdma_dev *pd, struct pvdma_buf *buf,
-			      unsigned int nr, u32 max_segs, u32 dir,
-			      u64 *epoch)
+static long pvdma_pin_once(struct pvdma_dev *pd, struct pvdma_desc *desc,
+			   unsigned int nr, u32 max_segs, u32 dir,
+			   u64 *epoch)
 {
-	buf->result->max_segs = max_segs;
+	desc->result->max_segs = max_segs;
 	pvdma_stat_inc(pd, PVDMA_STAT_HYPERCALLS);
 	pvdma_stat_inc(pd, PVDMA_STAT_MAP_HYPERCALLS);
-	*epoch = pvdma_cache_epoch();
-	return pvdma_host->map(virt_to_phys(buf->ranges), nr,
-			       virt_to_phys(buf->result), dir);
+	*epoch = pvdma_host_epoch();
+	return pvdma_call_map(virt_to_phys(desc->ranges), nr,
+			       virt_to_phys(desc->result), dir);
 }
 
 /*
- * Map the @nr ranges already written to @buf, accepting at most @max_segs
+ * Map the @nr ranges already written to @desc, accepting at most @max_segs
  * segments: the host then refuses (-KVM_E2BIG) rather than pin something
  * the caller cannot use.  If the host is at its pin limit while devices
  * keep idle translations, those of every device are released (they all
@@ -271,206 +156,33 @@ static long pvdma_hc_map_once(struct pvdma_dev *pd, struct pvdma_buf *buf,
  * pinned (-PVDMA_EAGAIN) is asked again, up to %PVDMA_MAP_TRIES calls in
  * all; each call exits, so the host gets on between them, and after the
  * last the mapping is bounced.  On success, @map records the translation.
- * Called with interrupts disabled (see pvdma_bufs).
+ * Called with interrupts disabled (see pvdma_descs).
  */
-static long pvdma_hc_map(struct pvdma_dev *pd, struct pvdma_buf *buf,
-			 unsigned int nr, u32 max_segs, u32 dir,
-			 struct pvdma_map *map)
+static long pvdma_pin(struct pvdma_dev *pd, struct pvdma_desc *desc,
+		      unsigned int nr, u32 max_segs, u32 dir,
+		      struct pvdma_xlat *map)
 {
-	struct pvdma_map_result *res = buf->result;
+	struct pvdma_map_result *res = desc->result;
 	unsigned int tries = 1;
 	u64 epoch;
 	long ret;
 
-	ret = pvdma_hc_map_once(pd, buf, nr, max_segs, dir, &epoch);
+	ret = pvdma_pin_once(pd, desc, nr, max_segs, dir, &epoch);
 	while (ret == -PVDMA_EAGAIN && tries++ < PVDMA_MAP_TRIES)
-		ret = pvdma_hc_map_once(pd, buf, nr, max_segs, dir, &epoch);
+		ret = pvdma_pin_once(pd, desc, nr, max_segs, dir, &epoch);
 	/* The result block doubles as the handle array of the flush. */
 	if (ret == -PVDMA_ENOSPC && pvdma_cache_flush_all((u64 *)res))
-		ret = pvdma_hc_map_once(pd, buf, nr, max_segs, dir, &epoch);
+		ret = pvdma_pin_once(pd, desc, nr, max_segs, dir, &epoch);
 	if (!ret && WARN_ON_ONCE(!res->nr_segs || res->nr_segs > max_segs)) {
-		pvdma_hc_unmap(pd, res->handle);
+		pvdma_host_unmap(pd, res->handle);
 		ret = -EPROTO;
 	}
 	if (!ret) {
-		pvdma_cache_record(map, buf->ranges, nr, dir, res, epoch);
+		pvdma_cache_record(map, desc->ranges, nr, dir, res, epoch);
 		pvdma_stat_add(pd, PVDMA_STAT_PINS, map->nr_pages);
 		pvdma_stat_add(pd, PVDMA_STAT_SEGS, res->nr_segs);
 	}
 	return ret;
-}
-
-static void pvdma_track(struct pvdma_dev *pd, struct pvdma_map *map)
-{
-	unsigned long flags;
-
-	/* Each live mapping pins the module: rmmod must not drop the ops. */
-	__module_get(THIS_MODULE);
-	spin_lock_irqsave(&pd->lock, flags);
-	hash_add(pd->maps, &map->node, map->addr);
-	spin_unlock_irqrestore(&pd->lock, flags);
-	pvdma_stat_inc(pd, PVDMA_STAT_MAPS);
-	pvdma_stat_inc(pd, PVDMA_STAT_LIVE);
-}
-
-/* A mapping served by the pool: counted and pinning the module the same. */
-static void pvdma_bounced(struct pvdma_dev *pd, phys_addr_t phys, size_t size,
-			  enum dma_data_direction dir)
-{
-	__module_get(THIS_MODULE);
-	pvdma_stat_inc(pd, PVDMA_STAT_MAPS);
-	pvdma_stat_inc(pd, PVDMA_STAT_LIVE);
-	pvdma_stat_inc(pd, PVDMA_STAT_BOUNCED_MAPS);
-	pvdma_stat_add(pd, PVDMA_STAT_BOUNCED_BYTES, size);
-	trace_pvdma_guest_bounce(pd->dev, phys, size, dir);
-}
-
-static void pvdma_untrack(struct pvdma_dev *pd, size_t size,
-			  enum dma_data_direction dir, bool bounced)
-{
-	pvdma_stat_inc(pd, PVDMA_STAT_UNMAPS);
-	pvdma_stat_add(pd, PVDMA_STAT_LIVE, -1);
-	trace_pvdma_guest_unmap(pd->dev, size, dir, bounced);
-	module_put(THIS_MODULE);
-}
-
-/* Did map_sg make @map of exactly these @nents entries? */
-static bool pvdma_same_list(const struct pvdma_map *map,
-			    struct scatterlist *sgl, int nents)
-{
-	struct scatterlist *sg;
-	int i;
-
-	if (!map->sg || map->nr_ranges != nents)
-		return false;
-	for_each_sg(sgl, sg, nents, i)
-		if (map->ranges[i].gpa != sg_phys(sg) ||
-		    map->ranges[i].len != sg->length)
-			return false;
-	return true;
-}
-
-/*
- * Take the live translated mapping the caller gives back out of the table,
- * or return %NULL if there is none.  The DMA address and size alone do not
- * name it:
- *  - a single mapping (@sgl %NULL) is one host segment [@addr, @addr +
- *    @size); another single mapping of that segment in the same direction
- *    pins the same host frames, so either may be released.  But a list
- *    with the same first address and length may pin other pages, and one
- *    in the other direction is logged dirty at unmap, or not;
- *  - a list must be the same guest ranges in the same direction.
- * A driver that unmaps with another direction than it mapped (a bug, which
- * DMA-API debugging reports too) still gets its mapping released if it is
- * the only one that fits: leaking it would be worse.
- */
-static struct pvdma_map *pvdma_take(struct pvdma_dev *pd, dma_addr_t addr,
-				    size_t size, enum dma_data_direction dir,
-				    struct scatterlist *sgl, int nents)
-{
-	struct pvdma_map *map, *found = NULL, *other = NULL;
-	u32 pdir = pvdma_dir(dir);
-	unsigned long flags;
-
-	spin_lock_irqsave(&pd->lock, flags);
-	hash_for_each_possible(pd->maps, map, node, addr) {
-		if (map->addr != addr || map->size != size ||
-		    !(sgl ? pvdma_same_list(map, sgl, nents) : !map->sg))
-			continue;
-		if (map->dir == pdir) {
-			found = map;
-			break;
-		}
-		other = other ?: map;
-	}
-	if (!found && other) {
-		found = other;
-		dev_err_ratelimited(pd->dev, "pvdma: unmap of %zu bytes in another direction than they were mapped; released all the same\n",
-				    size);
-	}
-	if (found)
-		hash_del(&found->node);
-	spin_unlock_irqrestore(&pd->lock, flags);
-	return found;
-}
-
-/*
- * Release a translated mapping taken from the table, or keep it idle in the
- * cache if @keep allows (the caller does not free the pages).
- */
-static void pvdma_unmap(struct pvdma_dev *pd, struct pvdma_map *map,
-			size_t size, enum dma_data_direction dir, bool keep)
-{
-	unsigned long flags;
-
-	if (keep) {
-		local_irq_save(flags);
-		keep = pvdma_cache_put(pd, map,
-				       (u64 *)this_cpu_ptr(&pvdma_bufs)->result);
-		local_irq_restore(flags);
-	}
-	if (!keep) {
-		pvdma_hc_unmap(pd, map->handle);
-		kfree(map);
-	}
-	pvdma_untrack(pd, size, dir, false);
-}
-
-/* A driver bug; fail_bad_unmap counts it for debugging. */
-static void pvdma_bad_unmap(struct pvdma_dev *pd, size_t size)
-{
-	pvdma_stat_inc(pd, PVDMA_STAT_BAD_UNMAP);
-	dev_err_ratelimited(pd->dev,
-			    "pvdma: unmap of %zu bytes pvdma never mapped; nothing released\n",
-			    size);
-}
-
-/**
- * pvdma_release_cached() - release every translation a device keeps idle
- * @pd: the device
- *
- * For detach, and for turning the cache off.  Any context.
- */
-void pvdma_release_cached(struct pvdma_dev *pd)
-{
-	unsigned long flags;
-
-	local_irq_save(flags);
-	pvdma_cache_flush(pd, (u64 *)this_cpu_ptr(&pvdma_bufs)->result);
-	local_irq_restore(flags);
-}
-
-/**
- * pvdma_release_live() - release what a driver left mapped on a device
- * @pd: a device being detached, which can no longer DMA
- *
- * Only for a device whose bus mastering is off or which is gone: the
- * translated mappings its driver never unmapped are released on the host.
- * Bounced ones cannot be told apart in the pool; their pages stay in use
- * (and the module with them).
- *
- * Return: how many bounced mappings stay.
- */
-s64 pvdma_release_live(struct pvdma_dev *pd)
-{
-	struct pvdma_map *map;
-	struct hlist_node *tmp;
-	unsigned long flags;
-	HLIST_HEAD(list);
-	int bkt;
-
-	spin_lock_irqsave(&pd->lock, flags);
-	hash_for_each_safe(pd->maps, bkt, tmp, map, node) {
-		hash_del(&map->node);
-		hlist_add_head(&map->node, &list);
-	}
-	spin_unlock_irqrestore(&pd->lock, flags);
-
-	hlist_for_each_entry_safe(map, tmp, &list, node) {
-		hlist_del(&map->node);
-		pvdma_unmap(pd, map, map->size, DMA_BIDIRECTIONAL, false);
-	}
-	return pvdma_stat_read(pd, PVDMA_STAT_LIVE);
 }
 
 /* How a mapping given back was found. */
@@ -488,26 +200,26 @@ enum pvdma_found {
  * buffer exported with dma_get_sgtable(), say), and taking that for a
  * bounce would free the driver's buffer and leak the translation.
  */
-static enum pvdma_found pvdma_release(struct pvdma_dev *pd, dma_addr_t addr,
-				      size_t size,
-				      enum dma_data_direction dir,
-				      unsigned long attrs, bool keep)
+static enum pvdma_found pvdma_end_single(struct pvdma_dev *pd, dma_addr_t addr,
+					 size_t size,
+					 enum dma_data_direction dir,
+					 unsigned long attrs, bool keep)
 {
-	struct pvdma_map *map = pvdma_take(pd, addr, size, dir, NULL, 0);
+	struct pvdma_xlat *map = pvdma_live_take(pd, addr, size, dir, NULL, 0);
 
 	if (map) {
-		pvdma_unmap(pd, map, size, dir, keep);
+		pvdma_xlat_end(pd, map, size, dir, keep);
 		return PVDMA_FOUND_TRANSLATED;
 	}
 	if (!pvdma_bounce_is(addr)) {
-		pvdma_bad_unmap(pd, size);
+		pvdma_live_bad(pd, size);
 		return PVDMA_FOUND_NONE;
 	}
 	if (!pvdma_bounce_unmap(pd->dev, addr, size, dir, attrs)) {
 		pvdma_stat_inc(pd, PVDMA_STAT_BAD_UNMAP);
 		return PVDMA_FOUND_NONE;
 	}
-	pvdma_untrack(pd, size, dir, true);
+	pvdma_live_end(pd, size, dir, true);
 	return PVDMA_FOUND_POOL;
 }
 
@@ -521,7 +233,7 @@ static struct pvdma_dev *pvdma_dev_of(struct device *dev)
 }
 
 /* Host pages one range pins. */
-static u32 pvdma_range_pages(phys_addr_t phys, size_t size)
+static u32 pvdma_buf_pages(phys_addr_t phys, size_t size)
 {
 	struct pvdma_range range = { .gpa = phys, .len = size };
 
@@ -540,14 +252,14 @@ static dma_addr_t pvdma_translate(struct pvdma_dev *pd, phys_addr_t phys,
 				  unsigned long attrs, enum pvdma_stat *cause)
 {
 	struct pvdma_range range = { .gpa = phys, .len = size };
-	struct pvdma_map *map, *hit;
-	struct pvdma_buf *buf;
+	struct pvdma_xlat *map, *hit;
+	struct pvdma_desc *desc;
 	struct pvdma_seg seg;
 	unsigned long flags;
 	long ret;
 
 	/* The host would take more, but a MAP's pages are bounded here. */
-	if (pvdma_range_pages(phys, size) > pvdma_limits.max_map_pages) {
+	if (pvdma_buf_pages(phys, size) > pvdma_host_limits.max_map_pages) {
 		*cause = PVDMA_STAT_LONG_LIST;
 		pvdma_fail(pd, *cause, phys, size, 0, attrs);
 		return DMA_MAPPING_ERROR;
@@ -555,9 +267,9 @@ static dma_addr_t pvdma_translate(struct pvdma_dev *pd, phys_addr_t phys,
 
 	/* A kept translation of the buffer: nothing to pin, no exit. */
 	local_irq_save(flags);
-	buf = this_cpu_ptr(&pvdma_bufs);
-	hit = pvdma_cache_get(pd, &range, 1, pvdma_dir(dir),
-			      (u64 *)buf->result);
+	desc = this_cpu_ptr(&pvdma_descs);
+	hit = pvdma_cache_take(pd, &range, 1, pvdma_map_dir(dir),
+			       (u64 *)desc->result);
 	local_irq_restore(flags);
 	if (hit) {
 		seg = hit->segs[0];
@@ -572,13 +284,13 @@ static dma_addr_t pvdma_translate(struct pvdma_dev *pd, phys_addr_t phys,
 		 * fresh translation would return the same frames, so fail as
 		 * it would.
 		 */
-		pvdma_cache_undo_get(pd, hit);
+		pvdma_cache_put_back(pd, hit);
 		*cause = pvdma_incapable(seg.addr, align);
 		pvdma_fail(pd, *cause, phys, size, 0, attrs);
 		return DMA_MAPPING_ERROR;
 	}
 
-	map = pvdma_map_alloc(1, 1, gfp);
+	map = pvdma_xlat_alloc(1, 1, gfp);
 	if (!map) {
 		*cause = PVDMA_STAT_NOMEM;
 		pvdma_fail(pd, *cause, phys, size, -ENOMEM, attrs);
@@ -586,12 +298,12 @@ static dma_addr_t pvdma_translate(struct pvdma_dev *pd, phys_addr_t phys,
 	}
 
 	local_irq_save(flags);
-	buf = this_cpu_ptr(&pvdma_bufs);
-	buf->ranges[0] = range;
+	desc = this_cpu_ptr(&pvdma_descs);
+	desc->ranges[0] = range;
 	/* One segment or nothing: the host refuses what the device can't use. */
-	ret = pvdma_hc_map(pd, buf, 1, 1, pvdma_dir(dir), map);
+	ret = pvdma_pin(pd, desc, 1, 1, pvdma_map_dir(dir), map);
 	if (!ret)
-		seg = buf->result->segs[0];
+		seg = desc->result->segs[0];
 	local_irq_restore(flags);
 	if (ret) {
 		*cause = pvdma_cause(ret);
@@ -602,14 +314,14 @@ static dma_addr_t pvdma_translate(struct pvdma_dev *pd, phys_addr_t phys,
 	if (!pvdma_capable(pd->dev, seg.addr, seg.len, mask, align)) {
 		*cause = pvdma_incapable(seg.addr, align);
 		pvdma_fail(pd, *cause, phys, size, 0, attrs);
-		pvdma_hc_unmap(pd, map->handle);
+		pvdma_host_unmap(pd, map->handle);
 		goto err_free;
 	}
 	map->addr = seg.addr;
 	map->size = size;
 track:
 
-	pvdma_track(pd, map);
+	pvdma_live_add(pd, map);
 	trace_pvdma_guest_map(pd->dev, phys, size, dir, 1);
 	return map->addr;
 
@@ -642,7 +354,7 @@ static dma_addr_t pvdma_map_single(struct pvdma_dev *pd, phys_addr_t phys,
 
 	addr = pvdma_bounce_map(pd->dev, phys, size, mask, attrs);
 	if (addr != DMA_MAPPING_ERROR) {
-		pvdma_bounced(pd, phys, size, dir);
+		pvdma_live_bounced(pd, phys, size, dir);
 		return addr;
 	}
 	pvdma_fail(pd, PVDMA_STAT_NO_BOUNCE_SPACE, phys, size, 0, attrs);
@@ -677,7 +389,7 @@ static void pvdma_unmap_page(struct device *dev, dma_addr_t addr, size_t size,
 	struct pvdma_dev *pd = pvdma_dev_of(dev);
 
 	if (pd)
-		pvdma_release(pd, addr, size, dir, attrs, true);
+		pvdma_end_single(pd, addr, size, dir, attrs, true);
 }
 
 static int pvdma_sg_errno(long ret)
@@ -756,7 +468,7 @@ static u64 pvdma_sg_pages(struct scatterlist *sgl, int nents)
 	int i;
 
 	for_each_sg(sgl, sg, nents, i)
-		pages += pvdma_range_pages(sg_phys(sg), sg->length);
+		pages += pvdma_buf_pages(sg_phys(sg), sg->length);
 	return pages;
 }
 
@@ -769,17 +481,17 @@ static int pvdma_translate_sg(struct pvdma_dev *pd, struct scatterlist *sgl,
 			      int nents, enum dma_data_direction dir, u64 mask,
 			      unsigned long attrs, enum pvdma_stat *cause)
 {
-	u32 max_segs = min_t(u32, nents, pvdma_limits.max_segs);
+	u32 max_segs = min_t(u32, nents, pvdma_host_limits.max_segs);
 	size_t size = pvdma_sg_size(sgl, nents);
-	struct pvdma_map *map, *hit;
+	struct pvdma_xlat *map, *hit;
 	struct scatterlist *sg;
-	struct pvdma_buf *buf;
+	struct pvdma_desc *desc;
 	unsigned long flags;
 	int count, i;
 	long ret;
 
 	/* Allocated first: the ranges are built with interrupts disabled. */
-	map = pvdma_map_alloc(nents, max_segs, GFP_ATOMIC);
+	map = pvdma_xlat_alloc(nents, max_segs, GFP_ATOMIC);
 	if (!map) {
 		*cause = PVDMA_STAT_NOMEM;
 		pvdma_fail(pd, *cause, sg_phys(sgl), size, -ENOMEM, attrs);
@@ -787,27 +499,27 @@ static int pvdma_translate_sg(struct pvdma_dev *pd, struct scatterlist *sgl,
 	}
 
 	local_irq_save(flags);
-	buf = this_cpu_ptr(&pvdma_bufs);
+	desc = this_cpu_ptr(&pvdma_descs);
 	for_each_sg(sgl, sg, nents, i) {
-		buf->ranges[i].gpa = sg_phys(sg);
-		buf->ranges[i].len = sg->length;
+		desc->ranges[i].gpa = sg_phys(sg);
+		desc->ranges[i].len = sg->length;
 		/* Entries past the merged segments stay empty. */
 		sg_dma_address(sg) = DMA_MAPPING_ERROR;
 		sg_dma_len(sg) = 0;
 	}
-	hit = pvdma_cache_get(pd, buf->ranges, nents, pvdma_dir(dir),
-			      (u64 *)buf->result);
+	hit = pvdma_cache_take(pd, desc->ranges, nents, pvdma_map_dir(dir),
+			       (u64 *)desc->result);
 	if (hit) {
 		count = pvdma_fill_sg(pd->dev, sgl, nents, hit->segs,
 				      hit->nr_segs, mask);
 		ret = 0;
 	} else {
-		ret = pvdma_hc_map(pd, buf, nents, max_segs, pvdma_dir(dir),
-				   map);
+		ret = pvdma_pin(pd, desc, nents, max_segs, pvdma_map_dir(dir),
+				map);
 		if (!ret)
 			count = pvdma_fill_sg(pd->dev, sgl, nents,
-					      buf->result->segs,
-					      buf->result->nr_segs, mask);
+					      desc->result->segs,
+					      desc->result->nr_segs, mask);
 	}
 	local_irq_restore(flags);
 
@@ -820,7 +532,7 @@ static int pvdma_translate_sg(struct pvdma_dev *pd, struct scatterlist *sgl,
 		 * Mapped before under wider limits: a fresh translation would
 		 * return the same segments, so fail as it would.
 		 */
-		pvdma_cache_undo_get(pd, hit);
+		pvdma_cache_put_back(pd, hit);
 		*cause = count == -EIO ? PVDMA_STAT_BEYOND_MASK :
 					 PVDMA_STAT_NOT_CONTIGUOUS;
 		pvdma_fail(pd, *cause, sg_phys(sgl), size, 0, attrs);
@@ -838,7 +550,7 @@ static int pvdma_translate_sg(struct pvdma_dev *pd, struct scatterlist *sgl,
 		*cause = count == -EIO ? PVDMA_STAT_BEYOND_MASK :
 					 PVDMA_STAT_NOT_CONTIGUOUS;
 		pvdma_fail(pd, *cause, sg_phys(sgl), size, 0, attrs);
-		pvdma_hc_unmap(pd, map->handle);
+		pvdma_host_unmap(pd, map->handle);
 		goto err_reset;
 	}
 	map->addr = sg_dma_address(sgl);
@@ -849,7 +561,7 @@ track:
 	 * looks for a list, whatever mapped it before.
 	 */
 	map->sg = true;
-	pvdma_track(pd, map);
+	pvdma_live_add(pd, map);
 	trace_pvdma_guest_map(pd->dev, sg_phys(sgl), size, dir, count);
 	return count;
 
@@ -896,7 +608,7 @@ static int pvdma_bounce_sg(struct pvdma_dev *pd, struct scatterlist *sgl,
 		sg_dma_len(sg) = sg->length;
 		size += sg->length;
 	}
-	pvdma_bounced(pd, sg_phys(sgl), size, dir);
+	pvdma_live_bounced(pd, sg_phys(sgl), size, dir);
 	return nents;
 
 err_unwind:
@@ -944,8 +656,8 @@ static int pvdma_map_sg(struct device *dev, struct scatterlist *sgl,
 		return -EIO;
 	if (READ_ONCE(pvdma_force_bounce))
 		goto bounce;
-	if (nents > pvdma_limits.max_ranges ||
-	    pvdma_sg_pages(sgl, nents) > pvdma_limits.max_map_pages) {
+	if (nents > pvdma_host_limits.max_ranges ||
+	    pvdma_sg_pages(sgl, nents) > pvdma_host_limits.max_map_pages) {
 		pvdma_fail(pd, cause, sg_phys(sgl), pvdma_sg_size(sgl, nents),
 			   0, attrs);
 	} else {
@@ -981,29 +693,29 @@ static void pvdma_unmap_sg(struct device *dev, struct scatterlist *sgl,
 {
 	struct pvdma_dev *pd = pvdma_dev_of(dev);
 	size_t size = pvdma_sg_size(sgl, nents);
-	struct pvdma_map *map = NULL;
+	struct pvdma_xlat *map = NULL;
 	struct scatterlist *sg;
 	bool ok = true;
 	int i;
 
 	if (!pd)
 		return;
-	if (nents <= pvdma_limits.max_ranges)
-		map = pvdma_take(pd, sg_dma_address(sgl), size, dir, sgl,
-				 nents);
+	if (nents <= pvdma_host_limits.max_ranges)
+		map = pvdma_live_take(pd, sg_dma_address(sgl), size, dir, sgl,
+				      nents);
 	if (map) {
-		pvdma_unmap(pd, map, size, dir, true);
+		pvdma_xlat_end(pd, map, size, dir, true);
 		return;
 	}
 	if (!pvdma_bounce_is(sg_dma_address(sgl))) {
-		pvdma_bad_unmap(pd, size);
+		pvdma_live_bad(pd, size);
 		return;
 	}
 	for_each_sg(sgl, sg, nents, i)
 		ok &= pvdma_bounce_unmap(dev, sg_dma_address(sg),
 					 sg_dma_len(sg), dir, attrs);
 	if (ok)
-		pvdma_untrack(pd, size, dir, true);
+		pvdma_live_end(pd, size, dir, true);
 	else
 		pvdma_stat_inc(pd, PVDMA_STAT_BAD_UNMAP);
 }
@@ -1052,7 +764,7 @@ static struct page *pvdma_alloc_attrs(struct device *dev, size_t size,
 		vaddr = pvdma_bounce_alloc(dev, size, dev->coherent_dma_mask,
 					   dma_handle, attrs);
 		if (vaddr) {
-			pvdma_bounced(pd, virt_to_phys(vaddr), size, dir);
+			pvdma_live_bounced(pd, virt_to_phys(vaddr), size, dir);
 			return virt_to_page(vaddr);
 		}
 		pvdma_fail(pd, PVDMA_STAT_NO_BOUNCE_SPACE, 0, size, 0, attrs);
@@ -1094,7 +806,7 @@ static void pvdma_free(struct device *dev, size_t size, void *vaddr,
 
 	/* The pages go back to the allocator: no translation outlives them. */
 	if (pd &&
-	    pvdma_release(pd, dma_handle, size, DMA_BIDIRECTIONAL, 0, false) ==
+	    pvdma_end_single(pd, dma_handle, size, DMA_BIDIRECTIONAL, 0, false) ==
 	    PVDMA_FOUND_TRANSLATED)
 		free_pages((unsigned long)vaddr, get_order(size));
 }
@@ -1106,7 +818,7 @@ static void pvdma_free_pages(struct device *dev, size_t size,
 {
 	struct pvdma_dev *pd = pvdma_dev_of(dev);
 
-	if (pd && pvdma_release(pd, dma_handle, size, dir, 0, false) ==
+	if (pd && pvdma_end_single(pd, dma_handle, size, dir, 0, false) ==
 	    PVDMA_FOUND_TRANSLATED)
 		__free_pages(page, get_order(size));
 }
@@ -1251,7 +963,7 @@ static u64 pvdma_get_required_mask(struct device *dev)
  */
 static size_t pvdma_max_mapping_size(struct device *dev)
 {
-	size_t host = (size_t)(pvdma_limits.max_map_pages - 1) << PAGE_SHIFT;
+	size_t host = (size_t)(pvdma_host_limits.max_map_pages - 1) << PAGE_SHIFT;
 	size_t pool = pvdma_bounce_max_size();
 
 	return pool ? min(host, pool) : host;

@@ -2,14 +2,15 @@
 /*
  * KUnit suites for the PVDMA guest (pvdma_guest_*).
  *
- * The guest reaches the host only through struct pvdma_host_ops; these
- * suites put a fake host there.  The fake pins nothing: it gives each guest
- * page a "host" frame by a formula the test chooses (contiguous, every page
- * apart, runs with gaps, above 4 GiB), can refuse on demand, enforces
+ * The guest reaches the host only through the pvdma_call_*() hypercalls;
+ * these suites put a fake host in their place (KUnit static stubs).  The
+ * fake pins nothing: it gives each guest page a "host" frame by a formula
+ * the test chooses (contiguous, every page apart, runs with gaps, above
+ * 4 GiB), can refuse on demand, enforces
  * max_segs and a handle limit, and remembers which guest page backs each
  * host frame, so a test can play the device: read and write memory at the
  * DMA addresses pvdma handed out.  It also keeps what each handle pins and
- * a status page it writes its epoch to (SET_SHARED), bumps the epoch on
+ * a shared page it writes its epoch to (SET_SHARED), bumps the epoch on
  * demand (even in the middle of a MAP), and honours PVDMA_PROBE_RESET, so a
  * test can tell what the host still holds and writes.  A fake struct device
  * carries pvdma's ops, and every test runs the DMA API on it as a driver
@@ -77,12 +78,16 @@ static struct {
 	u32 last_dir;
 	u32 last_nr;
 	u32 max_pages_seen;		/* most pages one MAP asked for */
-	/* the status page, and the epoch written to it */
+	/* the shared page, and the epoch written to it */
 	struct pvdma_shared *status;
 	u64 epoch;
 	unsigned int status_writes;
 	/* the map call with this number bumps the epoch while it translates */
 	unsigned int bump_on_map;
+	/* the map call with this number pins, then answers with no segment */
+	unsigned int bad_answer_on_map;
+	/* -PVDMA_EAGAIN for this many more registrations of a shared page */
+	unsigned int shared_eagain;
 	/* KVM_HC_PVDMA_PROBE: what it reports, what it was asked */
 	struct pvdma_info info;
 	unsigned int probes, resets;
@@ -107,7 +112,7 @@ static u64 fake_hpa(phys_addr_t gpa)
 
 /*
  * The host finds that translations it gave may have gone stale (a memslot
- * moved, say): it bumps the epoch on the status page, if one is registered,
+ * moved, say): it bumps the epoch on the shared page, if one is registered,
  * and from now on backs guest memory with other frames.
  */
 static void fake_bump_epoch(void)
@@ -197,6 +202,9 @@ static long fake_map(phys_addr_t ranges_pa, u32 nr, phys_addr_t res_pa,
 		fh.base = FAKE_BASE_HIGH;
 	if (fh.bump_on_map == fh.maps)
 		fake_bump_epoch();
+	/* A host that got it wrong: the guest must not trust the answer. */
+	if (fh.bad_answer_on_map == fh.maps)
+		res->nr_segs = 0;
 	return 0;
 }
 
@@ -300,6 +308,11 @@ static long fake_set_shared(phys_addr_t page_pa, u32 flags)
 	}
 	if (flags || !PAGE_ALIGNED(page_pa))
 		return -KVM_EINVAL;
+	/* Its memory kept changing while it pinned the page. */
+	if (fh.shared_eagain) {
+		fh.shared_eagain--;
+		return -PVDMA_EAGAIN;
+	}
 	/* As the host does: a new page starts a new epoch. */
 	fh.status = phys_to_virt(page_pa);
 	fh.epoch++;
@@ -308,13 +321,17 @@ static long fake_set_shared(phys_addr_t page_pa, u32 flags)
 	return 0;
 }
 
-static const struct pvdma_host_ops fake_host = {
-	.probe		= fake_probe,
-	.map		= fake_map,
-	.unmap		= fake_unmap,
-	.unmap_batch	= fake_unmap_batch,
-	.set_shared	= fake_set_shared,
-};
+/* Put the fake host in place of the hypercalls, for the rest of @test. */
+static void fake_host_start(struct kunit *test)
+{
+	kunit_activate_static_stub(test, pvdma_call_probe, fake_probe);
+	kunit_activate_static_stub(test, pvdma_call_map, fake_map);
+	kunit_activate_static_stub(test, pvdma_call_unmap, fake_unmap);
+	kunit_activate_static_stub(test, pvdma_call_unmap_batch,
+				   fake_unmap_batch);
+	kunit_activate_static_stub(test, pvdma_call_set_shared,
+				   fake_set_shared);
+}
 
 /* The kernel address the device reaches at @dma, or NULL if unmapped. */
 static void *dev_va(dma_addr_t dma)
@@ -362,7 +379,7 @@ struct pt {
 	u64 mask;
 	struct device_dma_parameters parms;
 	unsigned int pool_live;		/* host handles the pool holds */
-	struct pvdma_shared *status;	/* the status page, if registered */
+	struct pvdma_shared *status;	/* the shared page, if registered */
 };
 
 static void fake_reset(void)
@@ -442,8 +459,6 @@ static void *pt_pages(struct kunit *test, unsigned int order)
 	return b->va;
 }
 
-static const struct pvdma_host_ops *pt_real_host;
-
 /* The bounce pool the suite runs on. */
 static const struct pvdma_bounce_ops *pt_pool;
 
@@ -452,8 +467,8 @@ static int pt_init_common(struct kunit *test)
 	struct pt *t;
 	int ret;
 
-	/* pvdma_limits is set only once the real pvdma has started. */
-	if (pvdma_limits.max_ranges)
+	/* pvdma_host_limits is set only once the real pvdma has started. */
+	if (pvdma_host_limits.max_ranges)
 		kunit_skip(test, "pvdma is running; the fake host would disturb it");
 
 	t = kunit_kzalloc(test, sizeof(*t), GFP_KERNEL);
@@ -461,19 +476,17 @@ static int pt_init_common(struct kunit *test)
 	test->priv = t;
 
 	fake_reset();
-	if (pvdma_host != &fake_host)
-		pt_real_host = pvdma_host;
-	pvdma_host = &fake_host;
-	pvdma_limits = (struct pvdma_info) {
+	fake_host_start(test);
+	pvdma_host_limits = (struct pvdma_info) {
 		.max_ranges = 16,
 		.max_segs = PVDMA_MAX_SEGS,
 		.max_map_pages = 128,
 		.max_batch = PVDMA_MAX_BATCH,
 	};
-	fh.info = pvdma_limits;
+	fh.info = pvdma_host_limits;
 	fh.info.max_pinned_pages = 1 << 20;
 	fh.info.max_handles = FAKE_HANDLES;
-	KUNIT_ASSERT_EQ(test, pvdma_bufs_init(), 0);
+	KUNIT_ASSERT_EQ(test, pvdma_descs_init(), 0);
 	pvdma_bounce = pt_pool;
 	KUNIT_ASSERT_EQ(test, pool_reinit(test, POOL_SIZE), 0);
 
@@ -485,7 +498,7 @@ static int pt_init_common(struct kunit *test)
 	t->dev->dma_parms = &t->parms;
 
 	mutex_lock(&pvdma_mutex);
-	ret = pvdma_dev_add(t->dev);
+	ret = pvdma_dev_add(t->dev, &pvdma_dma_ops);
 	mutex_unlock(&pvdma_mutex);
 	KUNIT_ASSERT_EQ(test, ret, 0);
 	t->pd = pvdma_find(t->dev);
@@ -525,9 +538,9 @@ static void pt_exit(struct kunit *test)
 	}
 	pvdma_bounce_exit();
 	pvdma_bounce = &pvdma_bounce_own;
-	pvdma_bufs_exit();
-	memset(&pvdma_limits, 0, sizeof(pvdma_limits));
-	pvdma_host = pt_real_host;
+	pvdma_descs_exit();
+	memset(&pvdma_host_limits, 0, sizeof(pvdma_host_limits));
+	pvdma_host_gone = false;
 	pvdma_stopped = false;
 	fake_reset();
 }
@@ -1014,7 +1027,7 @@ static void fallback_sg_beyond_mask(struct kunit *test)
 static void fallback_sg_long_list(struct kunit *test)
 {
 	struct pt *t = test->priv;
-	unsigned int nents = pvdma_limits.max_ranges + 1;
+	unsigned int nents = pvdma_host_limits.max_ranges + 1;
 	void *buf = pt_pages(test, 5);
 	unsigned int maps = fh.maps;
 	struct scatterlist *sgl;
@@ -1600,6 +1613,25 @@ static void pool_init_unwinds(struct kunit *test)
 	expect_clean(test);
 }
 
+/*
+ * A host that answers a chunk's MAP with no segment has pinned it all the
+ * same: the pool releases that handle at once, and the chunks before it.
+ */
+static void pool_malformed_answer_released(struct kunit *test)
+{
+	struct pt *t = test->priv;
+
+	pvdma_bounce_exit();
+	fh.bad_answer_on_map = fh.maps + 2;
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_init(POOL_SIZE), -EPROTO);
+	KUNIT_EXPECT_EQ(test, fh.maps, fh.bad_answer_on_map);
+	KUNIT_EXPECT_EQ(test, fh.live, 0U);
+	KUNIT_EXPECT_EQ(test, pvdma_bounce_pages(), 0U);
+	KUNIT_EXPECT_FALSE(test, pvdma_bounce_is(PFN_PHYS(FAKE_BASE_LOW)));
+	t->pool_live = 0;
+	expect_clean(test);
+}
+
 static void pool_too_large(struct kunit *test)
 {
 	struct pt *t = test->priv;
@@ -1982,7 +2014,7 @@ static void ops_attach_resets_need_sync(struct kunit *test)
 	t->pd = NULL;
 	/* dma-direct may have found syncs unneeded before pvdma came. */
 	t->dev->dma_skip_sync = true;
-	ret = pvdma_dev_add(t->dev);
+	ret = pvdma_dev_add(t->dev, &pvdma_dma_ops);
 	mutex_unlock(&pvdma_mutex);
 	KUNIT_ASSERT_EQ(test, ret, 0);
 	t->pd = pvdma_find(t->dev);
@@ -2129,6 +2161,7 @@ static struct kunit_case pool_cases[] = {
 	KUNIT_CASE(pool_released_in_one_batch),
 	KUNIT_CASE(pool_size_rounds_up),
 	KUNIT_CASE(pool_init_unwinds),
+	KUNIT_CASE(pool_malformed_answer_released),
 	KUNIT_CASE(pool_too_large),
 	KUNIT_CASE(pool_runs_stay_host_contiguous),
 	KUNIT_CASE(pool_full_then_free),
@@ -2172,7 +2205,7 @@ static struct kunit_case ops_cases[] = {
 
 /* ---- pvdma_guest_cache: translations kept after unmap ---- */
 
-/* A page of its own, as the host wants a status page to be. */
+/* A page of its own, as the host wants a shared page to be. */
 static struct pvdma_shared cache_status __aligned(PAGE_SIZE);
 
 static int cache_init(struct kunit *test)
@@ -2184,7 +2217,7 @@ static int cache_init(struct kunit *test)
 	fh.unmaps = 0;
 	fh.batches = 0;
 	cache_status.epoch = 1;
-	pvdma_status = &cache_status;
+	pvdma_shared_page = &cache_status;
 	/* The fake bumps the epoch there. */
 	fh.status = &cache_status;
 	pvdma_cache_on = true;
@@ -2197,7 +2230,7 @@ static void cache_exit(struct kunit *test)
 {
 	pvdma_cache_on = true;
 	pt_exit(test);
-	pvdma_status = NULL;
+	pvdma_shared_page = NULL;
 	pvdma_cache_on = true;
 	pvdma_cache_entries = 1024;
 	pvdma_cache_pages = 16384;
@@ -2208,7 +2241,7 @@ static void cache_expect_clean(struct kunit *test)
 {
 	struct pt *t = test->priv;
 
-	pvdma_release_cached(t->pd);
+	pvdma_cache_empty(t->pd);
 	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHED), 0);
 	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHED_PAGES), 0);
 	expect_clean(test);
@@ -2436,7 +2469,7 @@ static void cache_batch_too_big_one_by_one(struct kunit *test)
 }
 
 /*
- * The host lost the status page (its memory went away) and wrote 0 there:
+ * The host lost the shared page (its memory went away) and wrote 0 there:
  * nothing kept is used, the page is registered again, and the cache works
  * on in the new epoch.
  */
@@ -2462,6 +2495,43 @@ static void cache_status_lost_registered_again(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, READ_ONCE(cache_status.epoch), fh.epoch);
 	/* The translation kept before was released, not reused. */
 	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHE_STALE), 1);
+	KUNIT_EXPECT_EQ(test, fh.maps, 2U);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHE_HITS), 2);
+	cache_expect_clean(test);
+}
+
+/*
+ * The host lost the shared page, and its memory is still changing when
+ * the guest registers the page again (-PVDMA_EAGAIN): that map keeps
+ * nothing, and a later one registers the page; the cache works on.
+ */
+static void cache_status_lost_host_busy(struct kunit *test)
+{
+	struct pt *t = test->priv;
+	void *buf = pt_pages(test, 0);
+	dma_addr_t dma;
+	int i;
+
+	WRITE_ONCE(cache_status.epoch, 0);
+	/* Every epoch read of the first map is refused. */
+	fh.shared_eagain = 2;
+	dma = dma_map_single(t->dev, buf, 64, DMA_TO_DEVICE);
+	KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+	KUNIT_EXPECT_EQ(test, READ_ONCE(cache_status.epoch), 0ULL);
+	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHED), 0);
+	KUNIT_EXPECT_EQ(test, fh.unmaps, 1U);
+	KUNIT_EXPECT_EQ(test, fh.shared_eagain, 0U);
+
+	for (i = 0; i < 3; i++) {
+		dma = dma_map_single(t->dev, buf, 64, DMA_TO_DEVICE);
+		KUNIT_ASSERT_FALSE(test, dma_mapping_error(t->dev, dma));
+		dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
+	}
+	/* Registered again: the host wrote its epoch there. */
+	KUNIT_EXPECT_EQ(test, fh.shared_calls, 3U);
+	KUNIT_EXPECT_NE(test, READ_ONCE(cache_status.epoch), 0ULL);
+	KUNIT_EXPECT_EQ(test, READ_ONCE(cache_status.epoch), fh.epoch);
 	KUNIT_EXPECT_EQ(test, fh.maps, 2U);
 	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHE_HITS), 2);
 	cache_expect_clean(test);
@@ -2530,7 +2600,7 @@ static void cache_bounded_batch_eviction(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, fh.maps, 10U);
 
 	/* The page bound too: a 4-page buffer over a 6-page bound. */
-	pvdma_release_cached(t->pd);
+	pvdma_cache_empty(t->pd);
 	pvdma_cache_pages = 6;
 	dma = dma_map_single(t->dev, buf, 64, DMA_TO_DEVICE);
 	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
@@ -2571,7 +2641,7 @@ static void cache_enospc_flushes_and_retries(struct kunit *test)
 	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
 
 	/* With nothing kept, a refusal is a refusal: bounced. */
-	pvdma_release_cached(t->pd);
+	pvdma_cache_empty(t->pd);
 	fh.max_handles = t->pool_live;
 	dma = dma_map_single(t->dev, buf, 64, DMA_TO_DEVICE);
 	KUNIT_EXPECT_TRUE(test, pvdma_bounce_is(dma));
@@ -2596,9 +2666,9 @@ static void cache_off(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, fh.unmaps, 3U);
 	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_HYPERCALLS), 6);
 
-	/* No status page: nothing can be kept either. */
+	/* No shared page: nothing can be kept either. */
 	pvdma_cache_on = true;
-	pvdma_status = NULL;
+	pvdma_shared_page = NULL;
 	dma = dma_map_single(t->dev, buf, 64, DMA_TO_DEVICE);
 	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
 	KUNIT_EXPECT_EQ(test, fh.unmaps, 4U);
@@ -2735,19 +2805,19 @@ static void cache_undo_get_after_epoch_moved(struct kunit *test)
 	u64 *scratch = pt_pages(test, 0);
 	struct pvdma_range ra = { .gpa = virt_to_phys(a), .len = 64 };
 	struct pvdma_range rb = { .gpa = virt_to_phys(b), .len = 64 };
-	struct pvdma_map *hit;
+	struct pvdma_xlat *hit;
 	dma_addr_t dma;
 
 	dma = dma_map_single(t->dev, a, 64, DMA_TO_DEVICE);
 	dma_unmap_single(t->dev, dma, 64, DMA_TO_DEVICE);
 	/* A map takes a's kept translation, then finds it unsuitable... */
-	hit = pvdma_cache_get(t->pd, &ra, 1, PVDMA_MAP_TO_DEVICE, scratch);
+	hit = pvdma_cache_take(t->pd, &ra, 1, PVDMA_MAP_TO_DEVICE, scratch);
 	KUNIT_ASSERT_NOT_NULL(test, hit);
 	/* ...while the epoch moves and a map on another CPU sees it. */
 	fake_bump_epoch();
-	KUNIT_EXPECT_NULL(test, pvdma_cache_get(t->pd, &rb, 1,
-						PVDMA_MAP_TO_DEVICE, scratch));
-	pvdma_cache_undo_get(t->pd, hit);
+	KUNIT_EXPECT_NULL(test, pvdma_cache_take(t->pd, &rb, 1,
+						 PVDMA_MAP_TO_DEVICE, scratch));
+	pvdma_cache_put_back(t->pd, hit);
 	KUNIT_EXPECT_EQ(test, st(test, PVDMA_STAT_CACHED), 0);
 	KUNIT_EXPECT_EQ(test, fh.live, t->pool_live);
 	dma = dma_map_single(t->dev, a, 64, DMA_TO_DEVICE);
@@ -2770,7 +2840,7 @@ static void cache_enospc_flushes_every_device(struct kunit *test)
 	KUNIT_ASSERT_NOT_ERR_OR_NULL(test, dev2);
 	dev2->coherent_dma_mask = DMA_BIT_MASK(64);
 	mutex_lock(&pvdma_mutex);
-	ret = pvdma_dev_add(dev2);
+	ret = pvdma_dev_add(dev2, &pvdma_dma_ops);
 	mutex_unlock(&pvdma_mutex);
 	KUNIT_ASSERT_EQ(test, ret, 0);
 	pd2 = pvdma_find(dev2);
@@ -2802,11 +2872,11 @@ static unsigned int race_calls;
  * cache on, and "echo 0 > cache" lands right after it, as it can on
  * another CPU: the cache goes off and everything kept is released.
  */
-static bool cache_off_after_first_look(const struct pvdma_map *map)
+static bool cache_off_after_first_look(const struct pvdma_xlat *map)
 {
 	if (!race_calls++) {
 		WRITE_ONCE(pvdma_cache_on, false);
-		pvdma_release_cached(race_pd);
+		pvdma_cache_empty(race_pd);
 		return true;
 	}
 	return READ_ONCE(pvdma_cache_on);
@@ -2844,6 +2914,7 @@ static struct kunit_case cache_cases[] = {
 	KUNIT_CASE(cache_batch_repeated_on_eagain),
 	KUNIT_CASE(cache_batch_too_big_one_by_one),
 	KUNIT_CASE(cache_status_lost_registered_again),
+	KUNIT_CASE(cache_status_lost_host_busy),
 	KUNIT_CASE(cache_honours_no_cache),
 	KUNIT_CASE(cache_bounded_batch_eviction),
 	KUNIT_CASE(cache_enospc_flushes_and_retries),
@@ -2947,10 +3018,10 @@ static int life_init(struct kunit *test)
 	int ret = pt_init(test);
 	struct pt *t = test->priv;
 
-	/* As pvdma starts: with its status page registered, cache on. */
+	/* As pvdma starts: with its shared page registered, cache on. */
 	t->status = pt_pages(test, 0);
 	KUNIT_ASSERT_EQ(test, fake_set_shared(virt_to_phys(t->status), 0), 0);
-	pvdma_status = t->status;
+	pvdma_shared_page = t->status;
 	pvdma_cache_on = true;
 	return ret;
 }
@@ -2958,7 +3029,7 @@ static int life_init(struct kunit *test)
 static void life_exit(struct kunit *test)
 {
 	pt_exit(test);
-	pvdma_status = NULL;
+	pvdma_shared_page = NULL;
 	pvdma_ready = false;
 }
 
@@ -2981,20 +3052,20 @@ static void life_start_from_clean_slate(struct kunit *test)
 	struct pt *t = test->priv;
 	void *buf = pt_pages(test, 0);
 
-	/* Starting: no pool yet, but an earlier kernel's pin and status page. */
+	/* Starting: no pool yet, but an earlier kernel's pin and shared page. */
 	pvdma_bounce_exit();
 	t->pool_live = 0;
 	life_leftover(test, buf);
 	KUNIT_ASSERT_EQ(test, fh.live, 1U);
 
 	/* A crash kernel keeps them: the crashed kernel's devices may DMA. */
-	KUNIT_ASSERT_EQ(test, pvdma_probe_limits(false), 0);
+	KUNIT_ASSERT_EQ(test, pvdma_host_probe(false), 0);
 	KUNIT_EXPECT_EQ(test, fh.probe_flags, 0U);
 	KUNIT_EXPECT_EQ(test, fh.live, 1U);
 	KUNIT_EXPECT_NOT_NULL(test, fh.status);
 
 	/* Any other kernel starts from a clean slate. */
-	KUNIT_ASSERT_EQ(test, pvdma_probe_limits(true), 0);
+	KUNIT_ASSERT_EQ(test, pvdma_host_probe(true), 0);
 	KUNIT_EXPECT_EQ(test, fh.probe_flags, PVDMA_PROBE_RESET);
 	KUNIT_EXPECT_EQ(test, fh.live, 0U);
 	KUNIT_EXPECT_NULL(test, fh.status);
@@ -3002,12 +3073,12 @@ static void life_start_from_clean_slate(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, IS_ALIGNED(fh.probe_gpa, 8));
 	KUNIT_EXPECT_LE(test, offset_in_page(fh.probe_gpa) +
 			sizeof(struct pvdma_info), PAGE_SIZE);
-	KUNIT_EXPECT_EQ(test, pvdma_limits.max_ranges, 16U);
+	KUNIT_EXPECT_EQ(test, pvdma_host_limits.max_ranges, 16U);
 
 	/* A host from before PVDMA_PROBE_RESET still serves the guest. */
 	fh.reset_unknown = true;
 	life_leftover(test, buf);
-	KUNIT_EXPECT_EQ(test, pvdma_probe_limits(true), 0);
+	KUNIT_EXPECT_EQ(test, pvdma_host_probe(true), 0);
 	KUNIT_EXPECT_EQ(test, fh.live, 1U);
 	fake_release_all();
 
@@ -3019,14 +3090,14 @@ static void life_start_from_clean_slate(struct kunit *test)
 static void life_map_pages_bounded(struct kunit *test)
 {
 	struct pt *t = test->priv;
-	struct pvdma_info saved = pvdma_limits;
+	struct pvdma_info saved = pvdma_host_limits;
 	unsigned int nents = 9, i;
 	struct scatterlist *sgl;
 	int n;
 
 	fh.info.max_map_pages = 8192;
-	KUNIT_ASSERT_EQ(test, pvdma_probe_limits(false), 0);
-	KUNIT_EXPECT_LE(test, pvdma_limits.max_map_pages,
+	KUNIT_ASSERT_EQ(test, pvdma_host_probe(false), 0);
+	KUNIT_EXPECT_LE(test, pvdma_host_limits.max_map_pages,
 			(u32)MAX_ORDER_NR_PAGES);
 	KUNIT_EXPECT_LE(test, dma_max_mapping_size(t->dev),
 			(size_t)MAX_ORDER_NR_PAGES << PAGE_SHIFT);
@@ -3042,7 +3113,7 @@ static void life_map_pages_bounded(struct kunit *test)
 	KUNIT_EXPECT_LE(test, fh.max_pages_seen, (u32)MAX_ORDER_NR_PAGES);
 	if (n)
 		dma_unmap_sg(t->dev, sgl, nents, DMA_TO_DEVICE);
-	pvdma_limits = saved;
+	pvdma_host_limits = saved;
 	cache_expect_clean(test);
 }
 
@@ -3065,7 +3136,7 @@ static void life_reboot_releases_everything(struct kunit *test)
 	KUNIT_ASSERT_EQ(test, fh.live, t->pool_live + 2);
 
 	pvdma_reboot_release(true);
-	/* The host forgot this kernel: no pin, no status page to write. */
+	/* The host forgot this kernel: no pin, no shared page to write. */
 	KUNIT_EXPECT_EQ(test, fh.resets, 1U);
 	KUNIT_EXPECT_EQ(test, fh.live, 0U);
 	KUNIT_EXPECT_NULL(test, fh.status);

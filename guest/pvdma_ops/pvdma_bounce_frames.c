@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * pvdma bounce pools, the part both share (pvdma_pool.h): pinning a pool's
- * pages with KVM_HC_PVDMA_MAP, recording the host frame of each page, the
- * runs of frames that are contiguous on the host, the lookup of a DMA
- * address in them, and the release of the pins in as few exits as
- * possible.  What a pool hands out, and how it copies, is its own.
+ * pvdma bounce pools, the part both share (pvdma_bounce_frames.h):
+ * pinning a pool's pages with KVM_HC_PVDMA_MAP, recording the host frame
+ * of each page, the runs of frames that are contiguous on the host, the
+ * lookup of a DMA address in them, and the release of the pins in as few
+ * exits as possible.  What a pool hands out, and how it copies, is its own.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -16,7 +16,7 @@
 #include <linux/sort.h>
 
 #include "pvdma_internal.h"
-#include "pvdma_pool.h"
+#include "pvdma_bounce_frames.h"
 
 /**
  * pvdma_frames_alloc() - make room for the frames of a pool
@@ -73,7 +73,7 @@ int pvdma_frames_pin(struct pvdma_pool_frames *f, const char *pool,
 	struct pvdma_range *range = desc;
 	/* After the range, 16-aligned: the two never overlap. */
 	struct pvdma_map_result *res = desc + 64;
-	u32 max_segs = min(nr, pvdma_limits.max_segs);
+	u32 max_segs = min(nr, pvdma_host_limits.max_segs);
 	unsigned int i = first, s, tries = 0;
 	long ret;
 
@@ -81,9 +81,8 @@ int pvdma_frames_pin(struct pvdma_pool_frames *f, const char *pool,
 	range->len = PFN_PHYS(nr);
 	res->max_segs = max_segs;
 	do {
-		ret = pvdma_host->map(virt_to_phys(range), 1,
-				      virt_to_phys(res),
-				      PVDMA_MAP_BIDIRECTIONAL);
+		ret = pvdma_call_map(virt_to_phys(range), 1, virt_to_phys(res),
+				     PVDMA_MAP_BIDIRECTIONAL);
 	} while (ret == -PVDMA_EAGAIN && ++tries < PVDMA_MAP_TRIES);
 	if (ret) {
 		pr_err("cannot pin the %s pool: %s (%ld); %s\n", pool,
@@ -110,7 +109,7 @@ int pvdma_frames_pin(struct pvdma_pool_frames *f, const char *pool,
 err_proto:
 	pr_err("host returned malformed segments for the %s pool; use guest and host modules from the same PVDMA release\n",
 	       pool);
-	pvdma_host->unmap(res->handle);
+	pvdma_call_unmap(res->handle);
 	return -EPROTO;
 }
 
@@ -234,7 +233,8 @@ bool pvdma_frames_below(const struct pvdma_pool_frames *f, u64 mask)
 void pvdma_frames_unpin(u64 *handles, unsigned int nr,
 			const char *pool)
 {
-	unsigned int batch = min_t(u32, pvdma_limits.max_batch, PVDMA_MAX_BATCH);
+	unsigned int batch = min_t(u32, pvdma_host_limits.max_batch,
+				   PVDMA_MAX_BATCH);
 	unsigned int i, n;
 	long ret;
 
@@ -242,7 +242,7 @@ void pvdma_frames_unpin(u64 *handles, unsigned int nr,
 		/* The host reads the handles from one guest page. */
 		n = min3(nr - i, batch, (unsigned int)((PAGE_SIZE -
 			 offset_in_page(&handles[i])) / sizeof(u64)));
-		ret = pvdma_host->unmap_batch(virt_to_phys(&handles[i]), n);
+		ret = pvdma_call_unmap_batch(virt_to_phys(&handles[i]), n);
 		if (ret)
 			pr_err("cannot release %u %s pool pins: %s (%ld); the host keeps them pinned until the VM stops\n",
 			       n, pool, pvdma_strerror(ret), ret);

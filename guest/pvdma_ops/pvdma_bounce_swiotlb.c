@@ -4,7 +4,7 @@
  *
  * Built into the kernel, pvdma can call swiotlb directly, so it bounces
  * through the kernel's default swiotlb pool instead of keeping a second
- * pool of its own (pvdma_bounce.c, which the module must use: swiotlb
+ * pool of its own (pvdma_bounce_own.c, which the module must use: swiotlb
  * exports nothing).  Like swiotlb-xen, which makes its pool
  * machine-contiguous segment by segment, pvdma pins the pool once, one
  * KVM_HC_PVDMA_MAP per 256 KiB segment (IO_TLB_SEGSIZE slots; fewer pages
@@ -23,7 +23,7 @@
  *  - If the pool exists already, pvdma pins it as it is, whatever its size
  *    (swiotlb= sizes it; bounce_size is ignored), after stopping swiotlb
  *    from growing into unpinned pools (default_swiotlb_base()).
- * If either fails, pvdma_init() falls back to its own pool.
+ * If either fails, pvdma_bounce_start() falls back to its own pool.
  *
  * A swiotlb mapping lies within one segment, which is contiguous in the
  * guest but not necessarily on the host.  So a mapping swiotlb hands out is
@@ -53,8 +53,8 @@
 #include <asm/iommu.h>
 
 #include "pvdma_bounce.h"
+#include "pvdma_bounce_frames.h"
 #include "pvdma_internal.h"
-#include "pvdma_pool.h"
 
 /* One swiotlb segment: no mapping crosses it.  256 KiB. */
 #define PVDMA_SEG_BYTES		(IO_TLB_SEGSIZE << IO_TLB_SHIFT)
@@ -146,7 +146,7 @@ static int pvdma_sw_pin(phys_addr_t start, size_t bytes)
 	sw.start = start;
 	nr_pages = bytes >> PAGE_SHIFT;
 	sw.pin_pages = min_t(u32, PVDMA_SEG_PAGES,
-			     rounddown_pow_of_two(pvdma_limits.max_map_pages));
+			     rounddown_pow_of_two(pvdma_host_limits.max_map_pages));
 	nr = DIV_ROUND_UP(nr_pages, sw.pin_pages);
 
 	ret = -ENOMEM;
@@ -198,9 +198,10 @@ static int pvdma_sw_remap(void *tlb, unsigned long nslabs)
  * @size: bytes of a pool pvdma creates (at least 2 MiB, a power of two);
  *	  0 means no pool.  Ignored if swiotlb has a pool already.
  *
- * Must run after pvdma_limits is known and before any device is attached.
- * Built in, at arch_initcall; may run again after pvdma_sw_exit() (KUnit),
- * and then pins the pool it created the first time.
+ * Must run after pvdma_host_limits is known and before any device is
+ * attached.  Built in, at arch_initcall; may run again after
+ * pvdma_sw_exit() (KUnit), and then pins the pool it created the first
+ * time.
  *
  * Return: 0, -ENOMEM, -ENOSPC if the host refuses to pin, -EPROTO if its
  * answer is malformed, or -EINVAL if the pool is unusable.

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * What the two bounce pools (pvdma_bounce.c, pvdma_swiotlb.c) share: the
- * host frames behind a pool of guest pages pinned once, the runs of them
- * that are contiguous on the host, and the lookup of a DMA address in them.
+ * What the two bounce pools (pvdma_bounce_own.c, pvdma_bounce_swiotlb.c)
+ * share: the host frames behind a pool of guest pages pinned once, the runs
+ * of them that are contiguous on the host, and the lookup of a DMA address
+ * in them.
  * Callers serialize init and exit; lookups run in any context, as the
  * frames never change while a device maps.
  */
-#ifndef _PVDMA_POOL_H
-#define _PVDMA_POOL_H
+#ifndef _PVDMA_BOUNCE_FRAMES_H
+#define _PVDMA_BOUNCE_FRAMES_H
 
 #include <linux/types.h>
 
@@ -54,4 +55,4 @@ bool pvdma_frames_below(const struct pvdma_pool_frames *f, u64 mask);
 void pvdma_frames_unpin(u64 *handles, unsigned int nr,
 			const char *pool);
 
-#endif /* _PVDMA_POOL_H */
+#endif /* _PVDMA_BOUNCE_FRAMES_H */
