@@ -27,6 +27,8 @@
 #                   rebuild and remove, in a private mount namespace
 #   make check-install  run the install and a cold build in a fresh
 #                   debootstrap root, as on a new Debian 12 machine
+#   make docs       Documentation/pvdma/ as HTML with Sphinx, warnings as
+#                   errors, in $(PVDMA_CACHE)/docs/html
 #   make clean      remove the build cache ($(PVDMA_CACHE))
 #
 # Builds happen in $(PVDMA_CACHE), never in the source tree.
@@ -40,7 +42,7 @@ export PVDMA_VERSION
 S := scripts
 
 .PHONY: all deps host guest demo e2e test kunit bench stress mutants \
-	install uninstall dkms-check check-install clean
+	install uninstall dkms-check check-install docs clean
 
 all: host guest
 
@@ -98,6 +100,9 @@ dkms-check: deps
 
 check-install:
 	@$(S)/check-install.sh
+
+docs: deps
+	@$(S)/build-docs.sh
 
 clean:
 	rm -rf $(PVDMA_CACHE)

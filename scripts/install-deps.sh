@@ -6,7 +6,7 @@ set -euo pipefail
 
 pkgs=(build-essential bc bison flex libelf-dev libssl-dev dwarves python3
       rsync ccache sparse kmod cpio xz-utils qemu-system-x86 busybox-static
-      fio e2fsprogs numactl dkms debootstrap python3-matplotlib)
+      fio e2fsprogs numactl dkms debootstrap python3-matplotlib python3-sphinx)
 
 missing() { local p; for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done; }
 

@@ -43,8 +43,8 @@
 /**
  * define KVM_HC_PVDMA_PROBE - probe the host and read its limits
  *
- * a0: GPA of a &struct pvdma_info, 8-byte aligned, not crossing a page.
- * a1: flags: 0, or %PVDMA_PROBE_RESET.
+ * - a0: GPA of a &struct pvdma_info, 8-byte aligned, not crossing a page.
+ * - a1: flags: 0, or %PVDMA_PROBE_RESET.
  *
  * Returns 0 and fills in the &struct pvdma_info.  Returns -%KVM_ENOSYS on a
  * host without PVDMA and -%KVM_EPERM if this VM was not opted in (in which
@@ -76,13 +76,13 @@
 /**
  * define KVM_HC_PVDMA_MAP - pin guest ranges and return their host physical segments
  *
- * a0: GPA of an array of a1 &struct pvdma_range, 16-byte aligned, the whole
- *     array within one guest page.
- * a1: number of ranges, 1..%PVDMA_MAX_RANGES.
- * a2: GPA of a &struct pvdma_map_result, 16-byte aligned, whose max_segs the
- *     guest has set; it may span pages but must not overlap the ranges.
- * a3: direction flags, a non-empty combination of %PVDMA_MAP_TO_DEVICE and
- *     %PVDMA_MAP_FROM_DEVICE.
+ * - a0: GPA of an array of a1 &struct pvdma_range, 16-byte aligned, the whole
+ *   array within one guest page.
+ * - a1: number of ranges, 1..%PVDMA_MAX_RANGES.
+ * - a2: GPA of a &struct pvdma_map_result, 16-byte aligned, whose max_segs the
+ *   guest has set; it may span pages but must not overlap the ranges.
+ * - a3: direction flags, a non-empty combination of %PVDMA_MAP_TO_DEVICE and
+ *   %PVDMA_MAP_FROM_DEVICE.
  *
  * All ranges are pinned, or none: on any error nothing stays pinned and the
  * result is not written.  Every page the result may take (with max_segs
@@ -101,8 +101,8 @@
 /**
  * define KVM_HC_PVDMA_UNMAP - release one mapping
  *
- * a0: handle returned by %KVM_HC_PVDMA_MAP.
- * a1: flags, must be 0.
+ * - a0: handle returned by %KVM_HC_PVDMA_MAP.
+ * - a1: flags, must be 0.
  *
  * Unpins every page of the mapping; pages the device may have written are
  * logged dirty first, for dirty logging (migration).  If the VMM logs with
@@ -118,9 +118,9 @@
 /**
  * define KVM_HC_PVDMA_UNMAP_BATCH - release many mappings in one exit
  *
- * a0: GPA of an array of a1 __u64 handles, 8-byte aligned, within one page.
- * a1: number of handles, 1..%PVDMA_MAX_BATCH.
- * a2: flags, must be 0.
+ * - a0: GPA of an array of a1 __u64 handles, 8-byte aligned, within one page.
+ * - a1: number of handles, 1..%PVDMA_MAX_BATCH.
+ * - a2: flags, must be 0.
  *
  * All or nothing: if any handle is not live, or appears twice, nothing is
  * released and -%PVDMA_ENOENT (resp. -%KVM_EINVAL) is returned.  With
@@ -136,9 +136,9 @@
 /**
  * define KVM_HC_PVDMA_SET_SHARED - register the page the host writes status to
  *
- * a0: GPA of a &struct pvdma_shared, page aligned; 0 with
- *     %PVDMA_SHARED_CLEAR.
- * a1: flags: 0, or %PVDMA_SHARED_CLEAR.
+ * - a0: GPA of a &struct pvdma_shared, page aligned; 0 with
+ *   %PVDMA_SHARED_CLEAR.
+ * - a1: flags: 0, or %PVDMA_SHARED_CLEAR.
  *
  * The host pins the page until it is cleared or the VM is destroyed (a
  * second call replaces the first page), sets &pvdma_shared.epoch to a
@@ -174,9 +174,9 @@
 /**
  * define KVM_HC_PVDMA_QUERY - what backs a guest physical range
  *
- * a0: GPA of the range's first byte, any alignment.
- * a1: length in bytes, at least 1; a0 + a1 must not exceed 2^64.
- * a2: flags, must be 0.
+ * - a0: GPA of the range's first byte, any alignment.
+ * - a1: length in bytes, at least 1; a0 + a1 must not exceed 2^64.
+ * - a2: flags, must be 0.
  *
  * Returns a non-negative combination of %PVDMA_QUERY_RAM and
  * %PVDMA_QUERY_DEVICE, for whatever part of the range some visible memslot
@@ -246,23 +246,33 @@
  */
 #define PVDMA_MAP_BIDIRECTIONAL	(PVDMA_MAP_TO_DEVICE | PVDMA_MAP_FROM_DEVICE)
 
-/*
- * Error codes, returned negated in RAX.  The generic ones come from
- * <linux/kvm_para.h>:
+/**
+ * DOC: Generic error codes
  *
- * -KVM_ENOSYS:     the host has no PVDMA.
- * -KVM_EPERM:      the VM is not opted in, or the caller is not at CPL 0.
- *                  A VM that is not opted in thus learns that the host has
- *                  PVDMA, and nothing else.
- * -KVM_EINVAL:     malformed arguments: unknown flags, zero or overflowing
- *                  length, misaligned descriptor, descriptor crossing a page
- *                  or overlapping the result, 32-bit caller, duplicate handle.
- * -KVM_E2BIG:      too many ranges, pages or handles in one call, the
- *                  result needs more segments than max_segs, or a batched
- *                  unmap has more pages to log than the dirty ring takes.
- * -KVM_EFAULT:     a GPA is not backed by a visible memslot, or the result
- *                  is not writable guest RAM.
- * -KVM_EOPNOTSUPP: a range lies in a private (guest_memfd) memslot.
+ * Error codes are returned negated in RAX.  The generic ones come from
+ * <linux/kvm_para.h>; the PVDMA_E* ones follow.
+ *
+ * -KVM_ENOSYS
+ *	the host has no PVDMA.
+ * -KVM_EPERM
+ *	the VM is not opted in, or the caller is not at CPL 0.  A VM that is
+ *	not opted in thus learns that the host has PVDMA, and nothing else.
+ * -KVM_EINVAL
+ *	malformed arguments: unknown flags, zero or overflowing length,
+ *	misaligned descriptor, descriptor crossing a page or overlapping the
+ *	result, 32-bit caller, duplicate handle.
+ * -KVM_E2BIG
+ *	too many ranges, pages or handles in one call, the result needs more
+ *	segments than max_segs, or a batched unmap has more pages to log than
+ *	the dirty ring takes.
+ * -KVM_EFAULT
+ *	a GPA is not backed by a visible memslot, or the result is not
+ *	writable guest RAM.
+ * -KVM_EOPNOTSUPP
+ *	a range lies in a private (guest_memfd) memslot.
+ *
+ * On any error nothing is pinned, nothing is charged, and the result is
+ * not written.
  */
 
 /**
