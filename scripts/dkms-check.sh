@@ -31,6 +31,12 @@ UPD=/lib/modules/$KVER/updates/dkms
 CONF=/etc/modprobe.d/pvdma.conf
 HOST_MODS="kvm kvm-amd kvm-intel vfio"
 
+# An administrator runs dkms from a shell, not from make.  Under make
+# (make test, make dkms-check), MAKELEVEL makes every make that dkms starts
+# print "make[1]: Entering directory", and dkms takes that line for the
+# compiler it reads from the kernel's .kernelvariables (CC="make[1]: ...").
+unset MAKELEVEL MAKEFLAGS MFLAGS MAKEOVERRIDES GNUMAKEFLAGS
+
 if [ "${1:-}" != --in-namespace ]; then
 	rm -rf "$W"
 	mkdir -p "$W"

@@ -24,8 +24,14 @@ if [ -n "$hdr_ver" ] && [ "$hdr_ver" != "$src_ver" ]; then
 	exit 1
 fi
 
+# DKMS passes the kernel's compiler in CC.  Run under make, dkms may pass
+# make's "Entering directory" line instead: take the compiler's name only.
 cc=${CC:-gcc-12}
 cc=${cc# }
+if ! command -v "${cc%% *}" >/dev/null 2>&1; then
+	echo "pvdma-host: CC=\"$cc\" from dkms is not a compiler; using gcc-12 (run dkms from a shell, not from make)" >&2
+	cc=gcc-12
+fi
 command -v ccache >/dev/null && [[ $cc != ccache* ]] && cc="ccache $cc"
 export PVDMA_KVER=$kver PVDMA_KHDR=$khdr PVDMA_CC=$cc
 export PVDMA_CACHE=$here/cache
