@@ -377,8 +377,7 @@ static struct pvdma_vm *pvdma_kvm_vm_create(struct kvm *kvm)
 				       PVDMA_MAP_PAGES_CEILING),
 	};
 
-	return pvdma_vm_create(kvm->mm, &pvdma_kvm_backend, &limits,
-			       &kvm->stat.pvdma);
+	return pvdma_vm_create(kvm->mm, &pvdma_kvm_backend, &limits);
 }
 
 /*
@@ -624,6 +623,24 @@ static long pvdma_hc_set_shared(struct kvm_vcpu *vcpu, struct pvdma_vm *vm,
 				gpa_to_gfn(gpa));
 }
 
+static void pvdma_kvm_sync_stats(struct kvm *kvm, struct pvdma_vm *vm)
+{
+	const struct pvdma_counters *c = &vm->counters;
+
+	mutex_lock(&vm->lock);
+	kvm->stat.pvdma_pinned_pages = c->pinned_pages;
+	kvm->stat.pvdma_live_handles = c->live_handles;
+	kvm->stat.pvdma_tracker_bytes = c->tracker_bytes;
+	kvm->stat.pvdma_maps = c->maps;
+	kvm->stat.pvdma_unmaps = c->unmaps;
+	kvm->stat.pvdma_fail_invalid = c->fail_invalid;
+	kvm->stat.pvdma_fail_fault = c->fail_fault;
+	kvm->stat.pvdma_fail_limit = c->fail_limit;
+	kvm->stat.pvdma_fail_nomem = c->fail_nomem;
+	kvm->stat.pvdma_fail_handle = c->fail_handle;
+	mutex_unlock(&vm->lock);
+}
+
 /*
  * What backs [gpa, gpa + len): host RAM, device memory (the VMM's mapping of
  * a VFIO BAR is VM_IO | VM_PFNMAP), or nothing the guest reaches directly.
@@ -746,6 +763,7 @@ out:
 		pvdma_count_failure(vm, ret);
 		trace_pvdma_fail(vcpu, nr, ret);
 	}
+	pvdma_kvm_sync_stats(vcpu->kvm, vm);
 	return ret;
 }
 

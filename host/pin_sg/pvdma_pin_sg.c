@@ -131,22 +131,22 @@ void pvdma_count_failure(struct pvdma_vm *vm, long err)
 	mutex_lock(&vm->lock);
 	switch (-err) {
 	case PVDMA_ENOSPC:
-		vm->counters->pvdma_fail_limit++;
+		vm->counters.fail_limit++;
 		break;
 	case PVDMA_ENOMEM:
-		vm->counters->pvdma_fail_nomem++;
+		vm->counters.fail_nomem++;
 		break;
 	case PVDMA_ENOENT:
-		vm->counters->pvdma_fail_handle++;
+		vm->counters.fail_handle++;
 		break;
 	case KVM_EFAULT:
 	case KVM_EOPNOTSUPP:
 	case PVDMA_EACCES:
 	case PVDMA_EIO:
-		vm->counters->pvdma_fail_fault++;
+		vm->counters.fail_fault++;
 		break;
 	default:
-		vm->counters->pvdma_fail_invalid++;
+		vm->counters.fail_invalid++;
 		break;
 	}
 	mutex_unlock(&vm->lock);
@@ -164,8 +164,8 @@ static long pvdma_charge(struct pvdma_vm *vm, unsigned long nr_pages)
 
 	lockdep_assert_held(&vm->lock);
 
-	if (vm->counters->pvdma_live_handles >= vm->limits.max_handles ||
-	    vm->counters->pvdma_pinned_pages + nr_pages > vm->limits.max_pinned_pages) {
+	if (vm->counters.live_handles >= vm->limits.max_handles ||
+	    vm->counters.pinned_pages + nr_pages > vm->limits.max_pinned_pages) {
 		pr_warn_ratelimited("pvdma: a VM reached its limit of %lu pinned pages or %lu mappings; its guest bounces instead (raise kvm.pvdma_max_pinned_pages or kvm.pvdma_max_handles to pin more)\n",
 				    vm->limits.max_pinned_pages,
 				    vm->limits.max_handles);
@@ -180,8 +180,8 @@ static long pvdma_charge(struct pvdma_vm *vm, unsigned long nr_pages)
 		return -PVDMA_ENOSPC;
 	}
 
-	vm->counters->pvdma_pinned_pages += nr_pages;
-	vm->counters->pvdma_live_handles++;
+	vm->counters.pinned_pages += nr_pages;
+	vm->counters.live_handles++;
 	return 0;
 }
 
@@ -190,8 +190,8 @@ static void pvdma_uncharge(struct pvdma_vm *vm, unsigned long nr_pages)
 	lockdep_assert_held(&vm->lock);
 
 	atomic64_sub(nr_pages, &vm->mm->pinned_vm);
-	vm->counters->pvdma_pinned_pages -= nr_pages;
-	vm->counters->pvdma_live_handles--;
+	vm->counters.pinned_pages -= nr_pages;
+	vm->counters.live_handles--;
 }
 
 /*
@@ -1011,8 +1011,8 @@ long pvdma_map(struct pvdma_vm *vm, void *ctx, struct pvdma_map_req *req,
 
 	xa_store(&vm->handles, id, m, GFP_KERNEL_ACCOUNT);
 	mutex_lock(&vm->lock);
-	vm->counters->pvdma_maps++;
-	vm->counters->pvdma_tracker_bytes += pvdma_mapping_bytes(m);
+	vm->counters.maps++;
+	vm->counters.tracker_bytes += pvdma_mapping_bytes(m);
 	mutex_unlock(&vm->lock);
 	return 0;
 
@@ -1109,8 +1109,8 @@ static void pvdma_count_unmap(struct pvdma_vm *vm, struct pvdma_mapping *m)
 {
 	lockdep_assert_held(&vm->lock);
 
-	vm->counters->pvdma_unmaps++;
-	vm->counters->pvdma_tracker_bytes -= pvdma_mapping_bytes(m);
+	vm->counters.unmaps++;
+	vm->counters.tracker_bytes -= pvdma_mapping_bytes(m);
 }
 
 /*
@@ -1295,14 +1295,12 @@ out_clear:
  * @mm:		the VMM's mm, charged for every pin; a reference is taken.
  * @backend:	how guest memory is resolved and pinned.
  * @limits:	the VM's limits.
- * @counters:	where to count, zeroed; must outlive the tracker.
  *
  * Return: the tracker, or NULL if out of memory.
  */
 struct pvdma_vm *pvdma_vm_create(struct mm_struct *mm,
 				 const struct pvdma_pin_backend *backend,
-				 const struct pvdma_limits *limits,
-				 struct pvdma_counters *counters)
+				 const struct pvdma_limits *limits)
 {
 	struct pvdma_vm *vm;
 
@@ -1318,7 +1316,6 @@ struct pvdma_vm *pvdma_vm_create(struct mm_struct *mm,
 	vm->mm = mm;
 	vm->backend = backend;
 	vm->limits = *limits;
-	vm->counters = counters;
 	return vm;
 }
 
@@ -1376,8 +1373,8 @@ void pvdma_vm_destroy(struct pvdma_vm *vm)
 		return;
 
 	pvdma_release_all(vm);
-	WARN_ON_ONCE(vm->counters->pvdma_pinned_pages || vm->counters->pvdma_live_handles ||
-		     vm->counters->pvdma_tracker_bytes);
+	WARN_ON_ONCE(vm->counters.pinned_pages || vm->counters.live_handles ||
+		     vm->counters.tracker_bytes);
 	if (vm->shared_page)
 		vm->backend->unpin(&vm->shared_page, 1, true);
 	xa_destroy(&vm->handles);

@@ -13,7 +13,6 @@
 #define _PVDMA_PIN_SG_H
 
 #include <linux/interval_tree.h>
-#include <linux/kvm_host.h>
 #include <linux/mm_types.h>
 #include <linux/mmu_notifier.h>
 #include <linux/mutex.h>
@@ -110,6 +109,32 @@ struct pvdma_limits {
 	unsigned long max_map_pages;
 };
 
+/**
+ * struct pvdma_counters - what the tracker counts, mirrored into KVM stats
+ * @pinned_pages:	pages pinned now.
+ * @live_handles:	mappings live now.
+ * @tracker_bytes:	host memory the tracker uses for live mappings.
+ * @maps:		successful maps.
+ * @unmaps:		mappings released by the guest.
+ * @fail_invalid:	maps/unmaps refused for malformed arguments.
+ * @fail_fault:		maps refused for a GPA not pinnable as guest RAM.
+ * @fail_limit:		maps refused by a limit.
+ * @fail_nomem:		maps failed for lack of host memory.
+ * @fail_handle:	unmaps of handles that were not live.
+ */
+struct pvdma_counters {
+	u64 pinned_pages;
+	u64 live_handles;
+	u64 tracker_bytes;
+	u64 maps;
+	u64 unmaps;
+	u64 fail_invalid;
+	u64 fail_fault;
+	u64 fail_limit;
+	u64 fail_nomem;
+	u64 fail_handle;
+};
+
 /* &pvdma_vm.flags */
 #define PVDMA_VM_SHARED_UNLOGGED	0	/* status page written, not logged */
 #define PVDMA_VM_SHARED_UNTOLD		1	/* lost, the guest may not read 0 */
@@ -142,10 +167,7 @@ struct pvdma_limits {
  *		task other than the VMM.
  * @backend:	how guest memory is resolved and pinned.
  * @limits:	per-VM limits.
- * @counters:	statistics, written under @lock, read without it (KVM's
- *		stats): the KVM backend points them at the VM's own
- *		&kvm_vm_stat (&struct pvdma_counters, in asm/kvm_host.h), so
- *		they are counted once, in place.
+ * @counters:	statistics, protected by @lock.
  */
 struct pvdma_vm {
 	struct mutex lock;	/* limits, counters, handles, unmap logging */
@@ -163,7 +185,7 @@ struct pvdma_vm {
 	struct mm_struct *mm;
 	const struct pvdma_pin_backend *backend;
 	struct pvdma_limits limits;
-	struct pvdma_counters *counters;
+	struct pvdma_counters counters;
 };
 
 /**
@@ -208,8 +230,7 @@ struct pvdma_map_req {
 
 struct pvdma_vm *pvdma_vm_create(struct mm_struct *mm,
 				 const struct pvdma_pin_backend *backend,
-				 const struct pvdma_limits *limits,
-				 struct pvdma_counters *counters);
+				 const struct pvdma_limits *limits);
 void pvdma_vm_destroy(struct pvdma_vm *vm);
 void pvdma_reset(struct pvdma_vm *vm);
 

@@ -136,7 +136,6 @@ struct fake {
 	struct mm_struct *mm;
 	struct pvdma_vm *vm;
 	struct pvdma_limits limits;
-	struct pvdma_counters counters;	/* what KVM keeps in kvm->stat */
 	struct pvdma_seg *segs;
 	struct pvdma_map_req req;
 
@@ -525,9 +524,7 @@ static void fake_set_vm(struct kunit *test, struct fake *f,
 	f->limits.max_pinned_pages = max_pinned_pages;
 	f->limits.max_handles = max_handles;
 	f->limits.max_map_pages = max_map_pages;
-	/* A new VM: its stats start from 0, as KVM's do. */
-	memset(&f->counters, 0, sizeof(f->counters));
-	f->vm = pvdma_vm_create(f->mm, backend, &f->limits, &f->counters);
+	f->vm = pvdma_vm_create(f->mm, backend, &f->limits);
 	KUNIT_ASSERT_NOT_NULL(test, f->vm);
 }
 
@@ -573,8 +570,8 @@ static void expect_nothing_pinned(struct kunit *test, struct fake *f)
 	KUNIT_EXPECT_EQ(test, stuck, 0);
 	KUNIT_EXPECT_EQ(test, f->live_pins, 0);
 	KUNIT_EXPECT_EQ(test, fake_pinned_vm(f), 0);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_pinned_pages, 0);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_live_handles, 0);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.pinned_pages, 0);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.live_handles, 0);
 	KUNIT_EXPECT_TRUE(test, xa_empty(&f->vm->handles));
 }
 
@@ -583,7 +580,7 @@ static void expect_failed_map(struct kunit *test, struct fake *f)
 {
 	expect_nothing_pinned(test, f);
 	KUNIT_EXPECT_EQ(test, f->publish_calls, 0);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_maps, 0);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.maps, 0);
 }
 
 static void fake_reset_calls(struct fake *f)
@@ -613,8 +610,7 @@ static int pvdma_test_init(struct kunit *test)
 	f->mm = mm_alloc();
 	KUNIT_ASSERT_NOT_NULL(test, f->mm);
 	f->limits = fake_default_limits;
-	f->vm = pvdma_vm_create(f->mm, &fake_backend, &f->limits,
-				&f->counters);
+	f->vm = pvdma_vm_create(f->mm, &fake_backend, &f->limits);
 	KUNIT_ASSERT_NOT_NULL(test, f->vm);
 	return 0;
 }
@@ -639,39 +635,30 @@ static void pvdma_test_exit(struct kunit *test)
 
 /* ---- pvdma_host_validate ------------------------------------------------ */
 
-/* One range and the pages it pins. */
-struct validate_pages_case {
-	u64 gpa, len;
-	unsigned long pages;
-};
-
-static const struct validate_pages_case validate_pages_cases[] = {
-	{ GPA(1, 0), PAGE_SIZE, 1 },
-	{ GPA(0, 0), 1, 1 },
-	{ GPA(0, PAGE_SIZE - 1), 2, 2 },
-	{ GPA(3, 0x800), PAGE_SIZE, 2 },
-	{ GPA(3, 0x800), 2 * PAGE_SIZE - 0x800, 2 },
-	{ GPA(3, 0x800), 2 * PAGE_SIZE - 0x7ff, 3 },
-	{ U64_MAX - 1, 1, 1 },
-};
-
-static void validate_pages_desc(const struct validate_pages_case *c,
-				char *desc)
-{
-	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "gpa %#llx len %#llx",
-		 c->gpa, c->len);
-}
-
-KUNIT_ARRAY_PARAM(validate_pages, validate_pages_cases, validate_pages_desc);
-
 static void validate_counts_pages(struct kunit *test)
 {
-	const struct validate_pages_case *c = test->param_value;
-	struct pvdma_range r = { c->gpa, c->len };
-	unsigned long n = 0;
+	static const struct {
+		u64 gpa, len;
+		unsigned long pages;
+	} cases[] = {
+		{ GPA(1, 0), PAGE_SIZE, 1 },
+		{ GPA(0, 0), 1, 1 },
+		{ GPA(0, PAGE_SIZE - 1), 2, 2 },
+		{ GPA(3, 0x800), PAGE_SIZE, 2 },
+		{ GPA(3, 0x800), 2 * PAGE_SIZE - 0x800, 2 },
+		{ GPA(3, 0x800), 2 * PAGE_SIZE - 0x7ff, 3 },
+		{ U64_MAX - 1, 1, 1 },
+	};
+	unsigned int i;
 
-	KUNIT_EXPECT_EQ(test, pvdma_validate_ranges(&r, 1, 16, &n), 0);
-	KUNIT_EXPECT_EQ(test, n, c->pages);
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct pvdma_range r = { cases[i].gpa, cases[i].len };
+		unsigned long n = 0;
+
+		KUNIT_EXPECT_EQ_MSG(test, pvdma_validate_ranges(&r, 1, 16, &n),
+				    0, "case %u", i);
+		KUNIT_EXPECT_EQ_MSG(test, n, cases[i].pages, "case %u", i);
+	}
 }
 
 static void validate_sums_ranges(struct kunit *test)
@@ -702,42 +689,26 @@ static void validate_zero_length(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, n, 42);
 }
 
-/* Ranges whose end overflows the address space. */
-static const struct pvdma_range validate_overflow_cases[] = {
-	{ U64_MAX, 2 },
-	{ 1ULL << 63, (1ULL << 63) + 1 },
-	{ GPA(1, 0), U64_MAX },
-	{ U64_MAX - PAGE_SIZE + 2, PAGE_SIZE },
-	/* gpa + len is exactly 2^64: that overflows too. */
-	{ U64_MAX - PAGE_SIZE + 1, PAGE_SIZE },
-	{ U64_MAX, 1 },
-};
-
-static void validate_range_desc(const struct pvdma_range *r, char *desc)
-{
-	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "gpa %#llx len %#llx",
-		 r->gpa, r->len);
-}
-
-KUNIT_ARRAY_PARAM(validate_overflow, validate_overflow_cases,
-		  validate_range_desc);
-
 static void validate_overflow(struct kunit *test)
 {
-	const struct pvdma_range *bad = test->param_value;
-	unsigned long n = 42;
-
-	KUNIT_EXPECT_EQ(test, pvdma_validate_ranges(bad, 1, ULONG_MAX, &n),
-			-KVM_EINVAL);
-	KUNIT_EXPECT_EQ(test, n, 42);
-}
-
-/* Up to the last byte but one of the address space is valid. */
-static void validate_last_byte(struct kunit *test)
-{
+	const struct pvdma_range bad[] = {
+		{ U64_MAX, 2 },
+		{ 1ULL << 63, (1ULL << 63) + 1 },
+		{ GPA(1, 0), U64_MAX },
+		{ U64_MAX - PAGE_SIZE + 2, PAGE_SIZE },
+		/* gpa + len is exactly 2^64: that overflows too. */
+		{ U64_MAX - PAGE_SIZE + 1, PAGE_SIZE },
+		{ U64_MAX, 1 },
+	};
+	/* Up to the last byte but one of the address space is valid. */
 	const struct pvdma_range last = { U64_MAX - PAGE_SIZE, PAGE_SIZE };
 	unsigned long n = 0;
+	unsigned int i;
 
+	for (i = 0; i < ARRAY_SIZE(bad); i++)
+		KUNIT_EXPECT_EQ_MSG(test,
+				    pvdma_validate_ranges(&bad[i], 1, ULONG_MAX, &n),
+				    -KVM_EINVAL, "case %u", i);
 	KUNIT_EXPECT_EQ(test, pvdma_validate_ranges(&last, 1, 2, &n), 0);
 	KUNIT_EXPECT_EQ(test, n, 2);
 }
@@ -787,7 +758,7 @@ static void validate_map_checks_first(struct kunit *test)
 static void validate_count_failure(struct kunit *test)
 {
 	struct fake *f = test->priv;
-	const struct pvdma_counters *c = f->vm->counters;
+	const struct pvdma_counters *c = &f->vm->counters;
 	static const long faults[] = {
 		-KVM_EFAULT, -KVM_EOPNOTSUPP, -PVDMA_EACCES, -PVDMA_EIO,
 	};
@@ -804,21 +775,20 @@ static void validate_count_failure(struct kunit *test)
 	pvdma_count_failure(f->vm, -KVM_E2BIG);
 	pvdma_count_failure(f->vm, -KVM_EPERM);
 
-	KUNIT_EXPECT_EQ(test, c->pvdma_fail_limit, 2);
-	KUNIT_EXPECT_EQ(test, c->pvdma_fail_nomem, 1);
-	KUNIT_EXPECT_EQ(test, c->pvdma_fail_fault, ARRAY_SIZE(faults));
-	KUNIT_EXPECT_EQ(test, c->pvdma_fail_handle, 3);
-	KUNIT_EXPECT_EQ(test, c->pvdma_fail_invalid, 3);
-	KUNIT_EXPECT_EQ(test, c->pvdma_maps, 0);
-	KUNIT_EXPECT_EQ(test, c->pvdma_unmaps, 0);
+	KUNIT_EXPECT_EQ(test, c->fail_limit, 2);
+	KUNIT_EXPECT_EQ(test, c->fail_nomem, 1);
+	KUNIT_EXPECT_EQ(test, c->fail_fault, ARRAY_SIZE(faults));
+	KUNIT_EXPECT_EQ(test, c->fail_handle, 3);
+	KUNIT_EXPECT_EQ(test, c->fail_invalid, 3);
+	KUNIT_EXPECT_EQ(test, c->maps, 0);
+	KUNIT_EXPECT_EQ(test, c->unmaps, 0);
 }
 
 static struct kunit_case pvdma_validate_cases[] = {
-	KUNIT_CASE_PARAM(validate_counts_pages, validate_pages_gen_params),
+	KUNIT_CASE(validate_counts_pages),
 	KUNIT_CASE(validate_sums_ranges),
 	KUNIT_CASE(validate_zero_length),
-	KUNIT_CASE_PARAM(validate_overflow, validate_overflow_gen_params),
-	KUNIT_CASE(validate_last_byte),
+	KUNIT_CASE(validate_overflow),
 	KUNIT_CASE(validate_too_many_pages),
 	KUNIT_CASE(validate_map_checks_first),
 	KUNIT_CASE(validate_count_failure),
@@ -841,14 +811,14 @@ static void pin_single_page(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, f->pins[f->host_idx[5]], 1);
 	KUNIT_EXPECT_EQ(test, f->live_pins, 1);
 	KUNIT_EXPECT_EQ(test, fake_pinned_vm(f), 1);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_pinned_pages, 1);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_live_handles, 1);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_maps, 1);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.pinned_pages, 1);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.live_handles, 1);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.maps, 1);
 	KUNIT_EXPECT_EQ(test, f->publish_calls, 1);
 	KUNIT_EXPECT_NOT_NULL(test, xa_load(&f->vm->handles, h));
 
 	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_unmaps, 1);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.unmaps, 1);
 	expect_nothing_pinned(test, f);
 }
 
@@ -1280,7 +1250,7 @@ static void refcount_two_handles(struct kunit *test)
 	for (i = 40; i < 44; i++)
 		KUNIT_EXPECT_EQ(test, f->pins[f->host_idx[i]], 1);
 	KUNIT_EXPECT_EQ(test, fake_pinned_vm(f), 4);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_live_handles, 1);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.live_handles, 1);
 	KUNIT_EXPECT_NOT_NULL(test, xa_load(&f->vm->handles, h2));
 	KUNIT_EXPECT_EQ(test, f->clean_unpins, 4);
 
@@ -1353,8 +1323,8 @@ static void limits_handles(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, f->publish_calls, 0);
 	KUNIT_EXPECT_EQ(test, f->live_pins, 4);
 	KUNIT_EXPECT_EQ(test, fake_pinned_vm(f), 4);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_live_handles, 4);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_pinned_pages, 4);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.live_handles, 4);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.pinned_pages, 4);
 
 	/* Room again once one is released. */
 	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h[2], 1), 0);
@@ -1383,8 +1353,8 @@ static void limits_pinned_pages(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, f->pin_calls, 0);
 	KUNIT_EXPECT_EQ(test, f->live_pins, 16);
 	KUNIT_EXPECT_EQ(test, fake_pinned_vm(f), 16);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_pinned_pages, 16);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_live_handles, 2);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.pinned_pages, 16);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.live_handles, 2);
 }
 
 static void limits_map_pages(struct kunit *test)
@@ -1449,9 +1419,7 @@ static void limits_rlimit_memlock(struct kunit *test)
 	ret_over = fake_map1(f, GPA(8, 0), 1, PVDMA_MAP_TO_DEVICE, NULL);
 	vm_at = fake_pinned_vm(f);
 	pvdma_vm_destroy(f->vm);
-	memset(&f->counters, 0, sizeof(f->counters));
-	f->vm = pvdma_vm_create(f->mm, &fake_backend, &f->limits,
-				&f->counters);
+	f->vm = pvdma_vm_create(f->mm, &fake_backend, &f->limits);
 	/* Pins of someone else in the same mm count against the limit too. */
 	atomic64_add(5, &f->mm->pinned_vm);
 	ret_room = f->vm ? fake_map1(f, GPA(0, 0), 3 * PAGE_SIZE,
@@ -1485,8 +1453,8 @@ static void limits_failures_counted(struct kunit *test)
 	ret = fake_map1(f, GPA(0, 0), 2 * PAGE_SIZE, PVDMA_MAP_TO_DEVICE, NULL);
 	KUNIT_ASSERT_EQ(test, ret, -PVDMA_ENOSPC);
 	pvdma_count_failure(f->vm, ret);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_fail_limit, 1);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_fail_invalid, 0);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.fail_limit, 1);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.fail_invalid, 0);
 	expect_failed_map(test, f);
 }
 
@@ -1613,7 +1581,7 @@ static void unwind_publish_failure(struct kunit *test)
 	KUNIT_EXPECT_NE(test, h, 0);
 	KUNIT_EXPECT_NULL(test, xa_load(&f->vm->handles, h));
 	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), -PVDMA_ENOENT);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_maps, 0);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.maps, 0);
 	KUNIT_EXPECT_EQ(test, f->dirty_unpins, 0);
 	expect_nothing_pinned(test, f);
 
@@ -1793,7 +1761,7 @@ static void unwind_batch_allocation_failure(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, current->fail_nth, 0);
 	current->fail_nth = 0;
 	KUNIT_EXPECT_EQ(test, f->live_pins, 6);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_live_handles, 3);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.live_handles, 3);
 	KUNIT_EXPECT_EQ(test, f->dirty_unpins, 0);
 	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, h, ARRAY_SIZE(h)), 0);
 	expect_nothing_pinned(test, f);
@@ -1836,8 +1804,8 @@ static void unmap_unknown_handle(struct kunit *test)
 		KUNIT_EXPECT_EQ_MSG(test, ret, -PVDMA_ENOENT, "handle %llu", bad[i]);
 		pvdma_count_failure(f->vm, ret);
 	}
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_fail_handle, ARRAY_SIZE(bad));
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_unmaps, 0);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.fail_handle, ARRAY_SIZE(bad));
+	KUNIT_EXPECT_EQ(test, f->vm->counters.unmaps, 0);
 	KUNIT_EXPECT_EQ(test, f->unpin_calls, 0);
 }
 
@@ -1850,7 +1818,7 @@ static void unmap_twice(struct kunit *test)
 					PVDMA_MAP_TO_DEVICE, &h), 0);
 	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
 	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), -PVDMA_ENOENT);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_unmaps, 1);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.unmaps, 1);
 	expect_nothing_pinned(test, f);
 }
 
@@ -1888,7 +1856,7 @@ static void unmap_batch(struct kunit *test)
 
 	unmap_map_three(test, f, h);
 	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, h, 3), 0);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_unmaps, 3);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.unmaps, 3);
 	expect_nothing_pinned(test, f);
 }
 
@@ -1905,8 +1873,8 @@ static void unmap_batch_bad_handle(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, batch, 4), -PVDMA_ENOENT);
 	KUNIT_EXPECT_EQ(test, f->live_pins, 6);
 	KUNIT_EXPECT_EQ(test, fake_pinned_vm(f), 6);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_live_handles, 3);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_unmaps, 0);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.live_handles, 3);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.unmaps, 0);
 	KUNIT_EXPECT_EQ(test, f->unpin_calls, 0);
 
 	/* The handles checked before the bad one are still usable. */
@@ -1925,7 +1893,7 @@ static void unmap_batch_duplicate(struct kunit *test)
 	batch[2] = h[1];
 	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, batch, 3), -KVM_EINVAL);
 	KUNIT_EXPECT_EQ(test, f->live_pins, 6);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_live_handles, 3);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.live_handles, 3);
 	KUNIT_EXPECT_EQ(test, f->unpin_calls, 0);
 
 	/* No mark left behind: the same handles, once each, now work. */
@@ -2061,7 +2029,7 @@ static void tracker_destroy_empty(struct kunit *test)
 static void tracker_counters(struct kunit *test)
 {
 	struct fake *f = test->priv;
-	const struct pvdma_counters *c = f->vm->counters;
+	const struct pvdma_counters *c = &f->vm->counters;
 	u64 h[3];
 
 	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(0, 0), 5 * PAGE_SIZE,
@@ -2070,22 +2038,22 @@ static void tracker_counters(struct kunit *test)
 					PVDMA_MAP_TO_DEVICE, &h[1]), 0);
 	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(GFN_HOLE, 0), 1,
 					PVDMA_MAP_TO_DEVICE, NULL), -KVM_EFAULT);
-	KUNIT_EXPECT_EQ(test, c->pvdma_pinned_pages, 11);
-	KUNIT_EXPECT_EQ(test, c->pvdma_live_handles, 2);
-	KUNIT_EXPECT_EQ(test, c->pvdma_maps, 2);
-	KUNIT_EXPECT_EQ(test, c->pvdma_unmaps, 0);
+	KUNIT_EXPECT_EQ(test, c->pinned_pages, 11);
+	KUNIT_EXPECT_EQ(test, c->live_handles, 2);
+	KUNIT_EXPECT_EQ(test, c->maps, 2);
+	KUNIT_EXPECT_EQ(test, c->unmaps, 0);
 
 	KUNIT_ASSERT_EQ(test, pvdma_unmap(f->vm, f, &h[1], 1), 0);
-	KUNIT_EXPECT_EQ(test, c->pvdma_pinned_pages, 5);
-	KUNIT_EXPECT_EQ(test, c->pvdma_live_handles, 1);
-	KUNIT_EXPECT_EQ(test, c->pvdma_unmaps, 1);
+	KUNIT_EXPECT_EQ(test, c->pinned_pages, 5);
+	KUNIT_EXPECT_EQ(test, c->live_handles, 1);
+	KUNIT_EXPECT_EQ(test, c->unmaps, 1);
 	KUNIT_ASSERT_EQ(test, fake_map1(f, GPA(0, 0), 1, PVDMA_MAP_TO_DEVICE,
 					&h[2]), 0);
-	KUNIT_EXPECT_EQ(test, c->pvdma_maps, 3);
-	KUNIT_EXPECT_EQ(test, c->pvdma_pinned_pages, 6);
+	KUNIT_EXPECT_EQ(test, c->maps, 3);
+	KUNIT_EXPECT_EQ(test, c->pinned_pages, 6);
 	KUNIT_EXPECT_EQ(test, fake_pinned_vm(f), 6);
 	/* The engine counts no failure itself: that is the caller's job. */
-	KUNIT_EXPECT_EQ(test, c->pvdma_fail_fault, 0);
+	KUNIT_EXPECT_EQ(test, c->fail_fault, 0);
 }
 
 /* What the tracker spends per pinned page on a 2 MiB contiguous map. */
@@ -2099,13 +2067,13 @@ static void tracker_footprint(struct kunit *test)
 					PVDMA_MAP_FROM_DEVICE, &h), 0);
 	KUNIT_ASSERT_EQ(test, f->req.nr_segs, 1);
 	/* The mapping, its one chunk and its array of page pointers. */
-	total = f->vm->counters->pvdma_tracker_bytes;
+	total = f->vm->counters.tracker_bytes;
 	KUNIT_EXPECT_GE(test, total, 512 * sizeof(struct page *));
 	kunit_info(test, "512-page map: %zu bytes, %zu.%03zu bytes/page\n",
 		   total, total / 512, (total % 512) * 1000 / 512);
 	KUNIT_EXPECT_LE(test, total, 16 * 512);
 	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, &h, 1), 0);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_tracker_bytes, 0);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.tracker_bytes, 0);
 }
 
 static struct kunit_case pvdma_tracker_cases[] = {
@@ -2166,7 +2134,7 @@ static void epoch_failed_map_untracked(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, fake_map(f, &r, 1, PVDMA_MAP_TO_DEVICE, 1, NULL),
 			-KVM_E2BIG);
 	expect_nothing_pinned(test, f);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_maps, 0);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.maps, 0);
 	fake_invalidate(f, 0, FAKE_NR_GFNS, MMU_NOTIFY_CLEAR);
 	KUNIT_EXPECT_EQ(test, f->vm->epoch, e);
 	KUNIT_EXPECT_TRUE(test, RB_EMPTY_ROOT(&f->vm->pinned.rb_root));
@@ -2467,7 +2435,7 @@ static void ring_unmap_one_repeats(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, f->ring_used, 8);
 	KUNIT_EXPECT_EQ(test, f->ring_exits, 1);
 	KUNIT_EXPECT_EQ(test, f->live_pins, 20);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_live_handles, 1);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.live_handles, 1);
 	/* Repeated before the VMM harvested: no progress, nothing lost. */
 	KUNIT_EXPECT_EQ(test, pvdma_unmap_one(f->vm, f, h), -PVDMA_EAGAIN);
 	KUNIT_EXPECT_EQ(test, f->ring_used, 8);
@@ -2479,7 +2447,7 @@ static void ring_unmap_one_repeats(struct kunit *test)
 	expect_logged(test, f, 0, 20, 1);
 	KUNIT_EXPECT_EQ(test, f->mark_dirty_pages, 20);
 	KUNIT_EXPECT_EQ(test, f->dirty_unpins, 20);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_unmaps, 1);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.unmaps, 1);
 	KUNIT_EXPECT_EQ(test, pvdma_unmap_one(f->vm, f, h), -PVDMA_ENOENT);
 	expect_nothing_pinned(test, f);
 }
@@ -2550,8 +2518,8 @@ static void ring_batch_waits_for_room(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, f->ring_used, 32);
 	KUNIT_EXPECT_GE(test, f->ring_exits, 1);
 	KUNIT_EXPECT_EQ(test, f->live_pins, 12);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_live_handles, 2);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_unmaps, 0);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.live_handles, 2);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.unmaps, 0);
 	f->ring_used = 0;
 	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, h, 2), 0);
 	/* The 7 that fitted were logged early, then all 12 with the batch. */
@@ -2577,7 +2545,7 @@ static void ring_batch_too_big(struct kunit *test)
 					PVDMA_MAP_FROM_DEVICE, &h[1]), 0);
 	KUNIT_EXPECT_EQ(test, pvdma_unmap(f->vm, f, h, 2), -KVM_E2BIG);
 	KUNIT_EXPECT_EQ(test, f->mark_dirty_pages, 0);
-	KUNIT_EXPECT_EQ(test, f->vm->counters->pvdma_live_handles, 2);
+	KUNIT_EXPECT_EQ(test, f->vm->counters.live_handles, 2);
 	/* No mark is left behind by the refused batch. */
 	for (i = 0; i < 2; i++) {
 		ret = pvdma_unmap_one(f->vm, f, h[i]);
@@ -2983,9 +2951,7 @@ static void anon_teardown(struct anon *a)
 	vm_munmap(ANON_BASE, ANON_PAGES * PAGE_SIZE);
 	kthread_unuse_mm(f->mm);
 	/* A fresh tracker for the exit handler, which checks it is empty. */
-	memset(&f->counters, 0, sizeof(f->counters));
-	f->vm = pvdma_vm_create(f->mm, &fake_backend, &f->limits,
-				&f->counters);
+	f->vm = pvdma_vm_create(f->mm, &fake_backend, &f->limits);
 }
 
 /* KSM gives up on a pinned page: notifier start and end, PTE put back. */
@@ -3082,12 +3048,10 @@ static void page_refs_two_vms(struct kunit *test)
 	struct page *p = fake_page(f, 9);
 	int base = PVDMA_PAGE_REF_CEILING - 2 * GUP_PIN_COUNTING_BIAS -
 		   page_ref_count(p);
-	struct pvdma_counters other_counters = {};
 	struct pvdma_vm *other;
 	u64 h[3];
 
-	other = pvdma_vm_create(f->mm, &fake_backend, &f->limits,
-				&other_counters);
+	other = pvdma_vm_create(f->mm, &fake_backend, &f->limits);
 	KUNIT_ASSERT_NOT_NULL(test, other);
 	page_ref_add(p, base);
 	KUNIT_EXPECT_EQ(test, fake_map1(f, GPA(9, 0), 1, PVDMA_MAP_TO_DEVICE,
@@ -3116,7 +3080,7 @@ static struct kunit_case pvdma_page_refs_cases[] = {
 static void reset_releases_everything(struct kunit *test)
 {
 	struct fake *f = test->priv;
-	const struct pvdma_counters *c = f->vm->counters;
+	const struct pvdma_counters *c = &f->vm->counters;
 	u64 h[4], e;
 	unsigned int i;
 
@@ -3137,9 +3101,9 @@ static void reset_releases_everything(struct kunit *test)
 	pvdma_reset(f->vm);
 	KUNIT_EXPECT_EQ(test, f->live_pins, 0);
 	KUNIT_EXPECT_EQ(test, fake_pinned_vm(f), 0);
-	KUNIT_EXPECT_EQ(test, c->pvdma_pinned_pages, 0);
-	KUNIT_EXPECT_EQ(test, c->pvdma_live_handles, 0);
-	KUNIT_EXPECT_EQ(test, c->pvdma_tracker_bytes, 0);
+	KUNIT_EXPECT_EQ(test, c->pinned_pages, 0);
+	KUNIT_EXPECT_EQ(test, c->live_handles, 0);
+	KUNIT_EXPECT_EQ(test, c->tracker_bytes, 0);
 	KUNIT_EXPECT_TRUE(test, xa_empty(&f->vm->handles));
 	KUNIT_EXPECT_TRUE(test, RB_EMPTY_ROOT(&f->vm->pinned.rb_root));
 	KUNIT_EXPECT_NULL(test, f->vm->shared_page);
